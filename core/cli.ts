@@ -1,0 +1,78 @@
+/**
+ * `canopy server`: a thin yargs command module (STYLE.md §2.5 "CLI"). It parses
+ * and validates options, builds the root logger and calls startBroker().
+ */
+import { readFileSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { createRootLogger } from './logging.ts';
+import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOptions } from './server/options.ts';
+import { startBroker } from './start.ts';
+
+/** Reads a JSON config file; any problem is a ConfigError naming the file. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('config', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('config', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('config', `${path} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Adds every server option as a flag, with nats-server's names and aliases. */
+export function addServerOptionFlags<T>(yargs: Argv<T>): Argv<T> {
+  let builder = yargs.option('config', { alias: 'c', type: 'string', describe: 'JSON config file (same keys as the flags)' });
+  for (const [key, spec] of Object.entries(SERVER_OPTION_SPECS)) {
+    builder = builder.option(key, {
+      type: 'string',
+      describe: spec.describe,
+      ...('alias' in spec ? { alias: spec.alias } : {}),
+    });
+  }
+  return builder as Argv<T>;
+}
+
+/** Merges the config file (if any) under the flags and resolves them. */
+export function serverOptionsFromArgv(argv: Record<string, unknown>): ServerOptions {
+  const fromFile = typeof argv['config'] === 'string' ? readConfigFile(argv['config']) : {};
+  const fromFlags: Record<string, unknown> = {};
+  for (const key of Object.keys(SERVER_OPTION_SPECS)) {
+    if (argv[key] !== undefined) fromFlags[key] = argv[key];
+  }
+  return resolveServerOptions({ ...fromFile, ...fromFlags });
+}
+
+export const serverCommand: CommandModule = {
+  command: 'server',
+  describe: 'run a standalone broker (client port 4222, WebSocket 8080, monitoring 8222)',
+  builder: (yargs) => addServerOptionFlags(yargs),
+  handler: async (argv) => {
+    const options = serverOptionsFromArgv(argv as Record<string, unknown>);
+    const log = createRootLogger({ level: options.logLevel });
+    const broker = await startBroker({ options, log });
+    let isStopping = false;
+    const stop = (signal: string): void => {
+      if (isStopping) return;
+      isStopping = true;
+      log.info({ signal }, 'signal received');
+      broker.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  },
+};

@@ -1,0 +1,370 @@
+/**
+ * One client connection: read → parse → dispatch, and the per-connection state
+ * the protocol defines (CONNECT options, subscriptions, pings). The transport
+ * (TCP socket or WebSocket) is injected; this file knows no sockets.
+ */
+import type { OpHandler } from '../protocol/op-handler.ts';
+import { Parser } from '../protocol/parser.ts';
+import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol/errors.ts';
+import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
+import type { Sublist } from '../subjects/sublist.ts';
+import type { Logger } from '../util/logger.ts';
+import { Outbound, type OutboundTransport } from './outbound.ts';
+import type { ServerOptions } from './options.ts';
+import { routeMessage } from './router.ts';
+import { ClosedReason, type ServerStats } from './stats.ts';
+import { Subscription } from './subscription.ts';
+
+export type ConnectionKind = 'tcp' | 'websocket';
+
+/** A byte transport under a connection. */
+export interface ClientTransport extends OutboundTransport {
+  /** Ends the transport after what was written is flushed. */
+  end(): void;
+  /** Closes at once, dropping unwritten bytes. */
+  destroy(): void;
+}
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  readonly options: ServerOptions;
+  readonly sublist: Sublist<Subscription>;
+  readonly stats: ServerStats;
+  /** The INFO line (with ␍␊) for this connection. */
+  infoLine(connection: ClientConnection): string;
+  onConnectionClosed(connection: ClientConnection): void;
+}
+
+const PONG = Buffer.from('PONG\r\n', 'latin1');
+const PING = Buffer.from('PING\r\n', 'latin1');
+const OK = Buffer.from('+OK\r\n', 'latin1');
+
+export class ClientConnection implements OpHandler {
+  readonly cid: number;
+  readonly kind: ConnectionKind;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly startMs: number;
+  readonly log: Logger;
+  lastActivityMs: number;
+  // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
+  isConnectReceived = false;
+  isVerbose = false;
+  isPedantic = false;
+  isEcho = true;
+  hasHeaders = false;
+  hasNoResponders = false;
+  name = '';
+  lang = '';
+  version = '';
+  // Counters (/connz).
+  inMsgs = 0;
+  outMsgs = 0;
+  inBytes = 0;
+  outBytes = 0;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Set once the connection is closed. */
+  closedReason: ClosedReason | undefined;
+  closedMs = 0;
+  rttMs = 0;
+
+  readonly #host: ConnectionHost;
+  readonly #transport: ClientTransport;
+  readonly #parser: Parser;
+  readonly #outbound: Outbound;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #authTimer: NodeJS.Timeout | undefined;
+  #writeDeadlineTimer: NodeJS.Timeout | undefined;
+  #pingsOutstanding = 0;
+  #pingSentMs = 0;
+
+  constructor(options: {
+    cid: number;
+    kind: ConnectionKind;
+    remoteAddress: string;
+    remotePort: number;
+    host: ConnectionHost;
+    transport: ClientTransport;
+    log: Logger;
+  }) {
+    this.cid = options.cid;
+    this.kind = options.kind;
+    this.remoteAddress = options.remoteAddress;
+    this.remotePort = options.remotePort;
+    this.startMs = Date.now();
+    this.lastActivityMs = this.startMs;
+    this.log = options.log;
+    this.closedReason = undefined;
+    this.#host = options.host;
+    this.#transport = options.transport;
+    const serverOptions = options.host.options;
+    this.#parser = new Parser({
+      handler: this,
+      controlLineBytesMax: serverOptions.controlLineBytesMax,
+      payloadBytesMax: serverOptions.payloadBytesMax,
+    });
+    this.#outbound = new Outbound({
+      transport: {
+        write: (buffers) => this.#transportWrite(buffers),
+        bufferedBytes: () => this.#transport.bufferedBytes(),
+      },
+      pendingBytesMax: serverOptions.pendingBytesMax,
+      onSlowConsumer: () => this.#onSlowConsumer(ClosedReason.slowConsumerPendingBytes),
+    });
+    this.#pingTimer = undefined;
+    this.#authTimer = undefined;
+    this.#writeDeadlineTimer = undefined;
+  }
+
+  /** Sends INFO and starts the CONNECT and ping timers. */
+  start(): void {
+    this.#outbound.writeRaw(this.#host.infoLine(this));
+    const { authTimeoutMs, pingIntervalMs } = this.#host.options;
+    this.#authTimer = setTimeout(() => this.#onAuthTimeout(), authTimeoutMs);
+    this.#authTimer.unref();
+    this.#pingTimer = setInterval(() => this.#onPingTimer(), pingIntervalMs);
+    this.#pingTimer.unref();
+  }
+
+  get isClosed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  pendingBytes(): number {
+    return this.isClosed ? 0 : this.#outbound.pendingBytes();
+  }
+
+  /** Bytes read from the transport. */
+  onData(chunk: Buffer): void {
+    if (this.isClosed) return;
+    this.lastActivityMs = Date.now();
+    try {
+      this.#parser.parse(chunk);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#onProtocolError(err);
+    }
+  }
+
+  /** The transport drained its write backlog. */
+  onDrain(): void {
+    if (this.#writeDeadlineTimer !== undefined) {
+      clearTimeout(this.#writeDeadlineTimer);
+      this.#writeDeadlineTimer = undefined;
+    }
+    this.#outbound.onDrain();
+  }
+
+  #transportWrite(buffers: readonly Buffer[]): boolean {
+    const isWritable = this.#transport.write(buffers);
+    if (!isWritable && this.#writeDeadlineTimer === undefined) {
+      // nats-server parity: client.go flushOutbound, a write blocked past write_deadline is a slow consumer.
+      this.#writeDeadlineTimer = setTimeout(
+        () => this.#onSlowConsumer(ClosedReason.slowConsumerWriteDeadline),
+        this.#host.options.writeDeadlineMs,
+      );
+      this.#writeDeadlineTimer.unref();
+    }
+    return isWritable;
+  }
+
+  #onProtocolError(err: ProtocolError): void {
+    this.log.debug({ code: err.code, state: err.state, offset: err.offset, snippet: err.snippet }, 'protocol error');
+    if (err.errText !== undefined) this.sendErr(err.errText);
+    const reason =
+      err.code === ProtocolErrorCode.payloadTooLarge
+        ? ClosedReason.maxPayloadExceeded
+        : err.code === ProtocolErrorCode.controlLineTooLong
+          ? ClosedReason.maxControlLineExceeded
+          : err.code === ProtocolErrorCode.unknownOperation
+            ? ClosedReason.parseError
+            : ClosedReason.protocolViolation;
+    this.close(reason);
+  }
+
+  #onSlowConsumer(reason: ClosedReason): void {
+    if (this.isClosed) return;
+    this.#host.stats.slowConsumers++;
+    this.log.warn({ pending_bytes: this.#outbound.pendingBytes(), reason }, 'slow consumer detected');
+    this.close(reason, { isAbort: true });
+  }
+
+  #onAuthTimeout(): void {
+    this.#authTimer = undefined;
+    if (this.isConnectReceived || this.isClosed) return;
+    this.sendErr(ProtocolErrorText.authenticationTimeout);
+    this.close(ClosedReason.authenticationTimeout);
+  }
+
+  #onPingTimer(): void {
+    if (this.isClosed) return;
+    const now = Date.now();
+    // nats-server parity: client.go processPingTimer skips the PING when the client was active within the interval.
+    if (now - this.lastActivityMs < this.#host.options.pingIntervalMs && this.#pingsOutstanding === 0) return;
+    if (this.#pingsOutstanding + 1 > this.#host.options.pingsOutstandingMax) {
+      this.#host.stats.staleConnections++;
+      this.sendErr(ProtocolErrorText.staleConnection);
+      this.close(ClosedReason.staleConnection);
+      return;
+    }
+    this.#pingsOutstanding++;
+    this.#pingSentMs = now;
+    this.#outbound.writeRaw(PING);
+  }
+
+  /** Queues `-ERR '<text>'`. */
+  sendErr(text: string): void {
+    this.#outbound.writeRaw(`-ERR '${text}'\r\n`);
+  }
+
+  #ok(): void {
+    if (this.isVerbose) this.#outbound.writeRaw(OK);
+  }
+
+  /** Queues one MSG/HMSG to this connection (called by the router). */
+  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): void {
+    if (this.isClosed) return;
+    this.#outbound.writeMsg(subject, sid, reply, headerBytes, data);
+    this.outMsgs++;
+    this.outBytes += data.length;
+    const stats = this.#host.stats;
+    stats.outMsgs++;
+    stats.outBytes += data.length;
+  }
+
+  // --- OpHandler -------------------------------------------------------------------------------
+
+  onConnect(json: Buffer): void {
+    let connect: unknown;
+    try {
+      connect = JSON.parse(json.toString('utf8'));
+    } catch {
+      // nats-server parity: client.go processConnect returns the JSON error; the connection closes without -ERR.
+      this.close(ClosedReason.protocolViolation);
+      return;
+    }
+    if (connect === null || typeof connect !== 'object' || Array.isArray(connect)) {
+      this.close(ClosedReason.protocolViolation);
+      return;
+    }
+    const fields = connect as Record<string, unknown>;
+    const protocol = fields['protocol'];
+    if (protocol !== undefined && protocol !== 0 && protocol !== 1) {
+      this.sendErr(ProtocolErrorText.invalidClientProtocol);
+      this.close(ClosedReason.protocolViolation);
+      return;
+    }
+    this.isVerbose = fields['verbose'] === undefined ? true : fields['verbose'] === true;
+    this.isPedantic = fields['pedantic'] === undefined ? true : fields['pedantic'] === true;
+    this.isEcho = fields['echo'] === undefined ? true : fields['echo'] === true;
+    this.hasHeaders = fields['headers'] === true;
+    this.hasNoResponders = fields['no_responders'] === true;
+    if (this.hasNoResponders && !this.hasHeaders) {
+      this.sendErr(ProtocolErrorText.noRespondersRequiresHeaders);
+      this.close(ClosedReason.protocolViolation);
+      return;
+    }
+    this.name = typeof fields['name'] === 'string' ? fields['name'] : '';
+    this.lang = typeof fields['lang'] === 'string' ? fields['lang'] : '';
+    this.version = typeof fields['version'] === 'string' ? fields['version'] : '';
+    this.isConnectReceived = true;
+    if (this.#authTimer !== undefined) {
+      clearTimeout(this.#authTimer);
+      this.#authTimer = undefined;
+    }
+    this.log.debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
+    this.#ok();
+  }
+
+  onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
+    this.inMsgs++;
+    this.inBytes += data.length;
+    const stats = this.#host.stats;
+    stats.inMsgs++;
+    stats.inBytes += data.length;
+    if (this.isPedantic ? !isValidLiteralSubject(subject) : !isValidPublishSubject(subject)) {
+      this.sendErr(ProtocolErrorText.invalidPublishSubject);
+      return;
+    }
+    routeMessage({ sublist: this.#host.sublist, from: this, subject, reply, headerBytes, data });
+    this.#ok();
+  }
+
+  onSub(subject: string, queue: string, sid: string): void {
+    if (!isValidSubject(subject) || (queue.length > 0 && !isValidQueue(queue))) {
+      this.sendErr(ProtocolErrorText.invalidSubject);
+      return;
+    }
+    const max = this.#host.options.subscriptionsMax;
+    if (max > 0 && this.subscriptions.size >= max) {
+      this.sendErr(ProtocolErrorText.maxSubscriptionsExceeded);
+      return;
+    }
+    // nats-server parity: client.go processSub ignores a SUB that reuses a live sid.
+    if (!this.subscriptions.has(sid)) {
+      const subscription = new Subscription({ subject, queue, sid, connection: this });
+      this.subscriptions.set(sid, subscription);
+      this.#host.sublist.insert(subscription);
+    }
+    this.#ok();
+  }
+
+  onUnsub(sid: string, maxMsgs: number): void {
+    const subscription = this.subscriptions.get(sid);
+    if (subscription !== undefined) {
+      if (maxMsgs > 0 && subscription.deliveredMsgs < maxMsgs) subscription.maxMsgs = maxMsgs;
+      else this.removeSubscription(subscription);
+    }
+    this.#ok();
+  }
+
+  onPing(): void {
+    this.#outbound.writeRaw(PONG);
+  }
+
+  onPong(): void {
+    if (this.#pingsOutstanding > 0) this.rttMs = Date.now() - this.#pingSentMs;
+    this.#pingsOutstanding = 0;
+  }
+
+  // --- lifecycle -------------------------------------------------------------------------------
+
+  removeSubscription(subscription: Subscription): void {
+    if (this.subscriptions.get(subscription.sid) !== subscription) return;
+    this.subscriptions.delete(subscription.sid);
+    this.#host.sublist.remove(subscription);
+  }
+
+  /** Flushes what is queued now (used before a graceful close). */
+  flush(): void {
+    if (!this.isClosed) this.#outbound.flush();
+  }
+
+  /**
+   * Closes the connection: subscriptions leave the sublist at once; queued
+   * bytes (an -ERR) are flushed unless `isAbort`.
+   */
+  close(reason: ClosedReason, options: { isAbort?: boolean } = {}): void {
+    if (this.isClosed) return;
+    if (!options.isAbort) this.#outbound.flush();
+    this.closedReason = reason;
+    this.closedMs = Date.now();
+    this.#outbound.close();
+    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer]) {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    this.#pingTimer = undefined;
+    this.#authTimer = undefined;
+    this.#writeDeadlineTimer = undefined;
+    for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
+    if (options.isAbort) this.#transport.destroy();
+    else this.#transport.end();
+    this.log.debug({ reason }, 'client closed');
+    this.#host.onConnectionClosed(this);
+  }
+}
+
+/** Queue names: one token of the subject grammar, without wildcards (nats-server IsValidQueueName is not stricter). */
+function isValidQueue(queue: string): boolean {
+  return isValidLiteralSubject(queue);
+}

@@ -1,0 +1,272 @@
+/**
+ * Server configuration: the NATS option names users know (`port`, `max_payload`,
+ * `ping_interval`, …), mapped once to canopy's internal qualifier-last names.
+ * Flags and the JSON config file take the same keys; flags win.
+ */
+import { parseDurationMs } from '../util/duration.ts';
+import {
+  AUTH_TIMEOUT_MS,
+  CONNECTIONS_MAX,
+  CONTROL_LINE_BYTES_MAX,
+  PAYLOAD_BYTES_MAX,
+  PENDING_BYTES_MAX,
+  PINGS_OUTSTANDING_MAX,
+  PING_INTERVAL_MS,
+  SUBSCRIPTIONS_MAX,
+} from '../protocol/limits.ts';
+
+export const LogLevel = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LogLevel)[number];
+
+/** The largest max_payload canopy accepts at all (nats-server warns above 8 MiB). */
+export const PAYLOAD_BYTES_CEILING = 64 * 1024 * 1024;
+/** Ceiling for a single WebSocket frame from a client: one payload plus its control line, with room to batch. */
+export const WEBSOCKET_FRAME_BYTES_MIN = 8 * 1024 * 1024;
+
+/** Resolved server options, internal names (units last). */
+export type ServerOptions = {
+  readonly serverName: string;
+  readonly host: string;
+  /** Client port; 0 picks a free port. */
+  readonly port: number;
+  readonly httpHost: string;
+  /** Monitoring port; undefined = disabled, 0 = a free port. */
+  readonly httpPort: number | undefined;
+  readonly websocketHost: string;
+  /** WebSocket client port; undefined = disabled, 0 = a free port. */
+  readonly websocketPort: number | undefined;
+  readonly storeDir: string;
+  readonly logLevel: LogLevel;
+  readonly payloadBytesMax: number;
+  readonly controlLineBytesMax: number;
+  readonly pendingBytesMax: number;
+  readonly connectionsMax: number;
+  /** 0 = unlimited. */
+  readonly subscriptionsMax: number;
+  readonly pingIntervalMs: number;
+  readonly pingsOutstandingMax: number;
+  readonly authTimeoutMs: number;
+  readonly writeDeadlineMs: number;
+  readonly lameDuckDurationMs: number;
+};
+
+/** A bad flag or config value: one line naming the key and what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'ERR_CONFIG';
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(`invalid value for "${key}": ${message}`);
+    this.key = key;
+  }
+}
+
+type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level';
+
+type OptionSpec = {
+  readonly kind: Kind;
+  readonly describe: string;
+  readonly alias?: string;
+  readonly min?: number;
+  readonly max?: number;
+};
+
+/**
+ * Every key a flag or config file may set. `optional_port`: 0 disables the listener,
+ * -1 picks a free port (nats-server's RANDOM_PORT); `port`: -1 or 0 pick a free port.
+ */
+export const SERVER_OPTION_SPECS = {
+  server_name: { kind: 'string', describe: 'server name shown in INFO and monitoring' },
+  addr: { kind: 'string', alias: 'a', describe: 'client listen address (also: net, host)' },
+  port: { kind: 'port', alias: 'p', describe: 'client port (-1 = a free port)' },
+  http_port: { kind: 'optional_port', alias: 'm', describe: 'monitoring port (0 = off, -1 = a free port)' },
+  http_host: { kind: 'string', describe: 'monitoring listen address' },
+  websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
+  websocket_host: { kind: 'string', describe: 'WebSocket listen address' },
+  store_dir: { kind: 'string', alias: 'sd', describe: 'JetStream data directory' },
+  log_level: { kind: 'log_level', describe: `log level: ${LogLevel.join(', ')}` },
+  max_payload: { kind: 'size', min: 1, max: PAYLOAD_BYTES_CEILING, describe: 'largest message payload in bytes (e.g. 1048576 or "1MB")' },
+  max_control_line: { kind: 'size', min: 256, max: 1024 * 1024, describe: 'longest protocol control line in bytes' },
+  max_pending: { kind: 'size', min: 1024, max: 1024 ** 4, describe: 'outbound bytes buffered per connection before it is a slow consumer' },
+  max_connections: { kind: 'int', min: 1, max: 10_000_000, describe: 'maximum client connections' },
+  max_subscriptions: { kind: 'int', min: 0, max: 100_000_000, describe: 'maximum subscriptions per connection (0 = unlimited)' },
+  ping_interval: { kind: 'duration', min: 10, describe: 'interval between server PINGs (seconds or "2m")' },
+  ping_max: { kind: 'int', min: 1, max: 1000, describe: 'outstanding PINGs before a connection is stale' },
+  auth_timeout: { kind: 'duration', min: 10, describe: 'time allowed to send CONNECT (seconds or "2s")' },
+  write_deadline: { kind: 'duration', min: 10, describe: 'time a blocked write may take before the client is a slow consumer' },
+  lame_duck_duration: { kind: 'duration', min: 0, describe: 'time allowed for clients to leave on shutdown' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type ServerOptionKey = keyof typeof SERVER_OPTION_SPECS;
+
+/** Keys that stand for another key, as in nats-server config files. */
+const KEY_SYNONYMS: ReadonlyMap<string, ServerOptionKey> = new Map([
+  ['net', 'addr'],
+  ['host', 'addr'],
+  ['listen_port', 'port'],
+  ['jetstream_store_dir', 'store_dir'],
+  ['monitor_port', 'http_port'],
+]);
+
+/** Embedded defaults: `canopy server` with no flags (the README quick start). */
+export const DEFAULT_SERVER_CONFIG = {
+  server_name: '',
+  addr: '0.0.0.0',
+  port: 4222,
+  http_port: 8222,
+  http_host: '0.0.0.0',
+  websocket_port: 8080,
+  websocket_host: '0.0.0.0',
+  store_dir: './data',
+  log_level: 'info',
+  max_payload: PAYLOAD_BYTES_MAX,
+  max_control_line: CONTROL_LINE_BYTES_MAX,
+  max_pending: PENDING_BYTES_MAX,
+  max_connections: CONNECTIONS_MAX,
+  max_subscriptions: SUBSCRIPTIONS_MAX,
+  ping_interval: PING_INTERVAL_MS / 1000,
+  ping_max: PINGS_OUTSTANDING_MAX,
+  auth_timeout: AUTH_TIMEOUT_MS / 1000,
+  write_deadline: 10,
+  lame_duck_duration: 30,
+} as const satisfies Record<ServerOptionKey, string | number>;
+
+const SIZE_UNITS: ReadonlyMap<string, number> = new Map([
+  ['', 1], ['b', 1], ['k', 1024], ['kb', 1024], ['kib', 1024], ['m', 1024 ** 2], ['mb', 1024 ** 2],
+  ['mib', 1024 ** 2], ['g', 1024 ** 3], ['gb', 1024 ** 3], ['gib', 1024 ** 3],
+]);
+
+/** Parses "1MB", "512k", 1048576 (1024 multiples) into bytes; undefined when not a size. */
+export function parseSizeBytes(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const match = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(value);
+  if (match === null) return undefined;
+  const unit = SIZE_UNITS.get((match[2] ?? '').toLowerCase());
+  if (unit === undefined) return undefined;
+  const bytes = Number(match[1]) * unit;
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function checkRange(key: string, spec: OptionSpec, n: number, unit: string): number {
+  if (spec.min !== undefined && n < spec.min) throw new ConfigError(key, `must be at least ${spec.min}${unit}`);
+  if (spec.max !== undefined && n > spec.max) throw new ConfigError(key, `must be at most ${spec.max}${unit}`);
+  return n;
+}
+
+function parseInteger(key: string, value: unknown, allowed: string): number {
+  const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw new ConfigError(key, `must be ${allowed} (got ${describeValue(value)})`);
+  }
+  return n;
+}
+
+/** Converts one raw value to its typed form (ports, bytes, milliseconds), or throws ConfigError. */
+function coerceOption(key: ServerOptionKey, value: unknown): string | number {
+  const spec: OptionSpec = SERVER_OPTION_SPECS[key];
+  switch (spec.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw new ConfigError(key, `must be a string (got ${describeValue(value)})`);
+      return value;
+    case 'log_level':
+      if (typeof value !== 'string' || !(LogLevel as readonly string[]).includes(value)) {
+        throw new ConfigError(key, `must be one of ${LogLevel.join(', ')} (got ${describeValue(value)})`);
+      }
+      return value;
+    case 'port':
+    case 'optional_port': {
+      const n = parseInteger(key, value, 'an integer from -1 to 65535');
+      if (n < -1 || n > 65535) throw new ConfigError(key, `must be an integer from -1 to 65535 (got ${n})`);
+      return n;
+    }
+    case 'int':
+      return checkRange(key, spec, parseInteger(key, value, 'an integer'), '');
+    case 'size': {
+      const bytes = parseSizeBytes(value);
+      if (bytes === undefined) {
+        throw new ConfigError(key, `must be a size in bytes such as 1048576 or "1MB" (got ${describeValue(value)})`);
+      }
+      return checkRange(key, spec, bytes, ' bytes');
+    }
+    case 'duration': {
+      const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined;
+      if (ms === undefined) {
+        throw new ConfigError(key, `must be a duration such as 2 (seconds), "500ms" or "2m" (got ${describeValue(value)})`);
+      }
+      return checkRange(key, spec, ms, ' ms');
+    }
+  }
+}
+
+/** Flattens a JSON config object: `{ websocket: { port } }` becomes `websocket_port`; synonyms map to their key. */
+export function flattenConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const flat: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if ((key === 'websocket' || key === 'http') && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [inner, innerValue] of Object.entries(value as Record<string, unknown>)) {
+        flat[`${key}_${inner === 'listen' ? 'host' : inner}`] = innerValue;
+      }
+      continue;
+    }
+    flat[KEY_SYNONYMS.get(key) ?? key] = value;
+  }
+  return flat;
+}
+
+function portOrFree(port: number): number {
+  return port === -1 ? 0 : port;
+}
+
+function optionalPort(port: number): number | undefined {
+  if (port === 0) return undefined;
+  return port === -1 ? 0 : port;
+}
+
+/**
+ * Validates raw settings (flag and config-file keys, already merged; unknown keys
+ * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded defaults.
+ */
+export function resolveServerOptions(raw: Record<string, unknown>): ServerOptions {
+  const values = new Map<string, string | number>();
+  for (const [key, value] of Object.entries(DEFAULT_SERVER_CONFIG)) {
+    values.set(key, coerceOption(key as ServerOptionKey, value));
+  }
+  for (const [key, value] of Object.entries(flattenConfig(raw))) {
+    if (value === undefined) continue;
+    if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
+      throw new ConfigError(key, `unknown option; known options: ${Object.keys(SERVER_OPTION_SPECS).join(', ')}`);
+    }
+    values.set(key, coerceOption(key as ServerOptionKey, value));
+  }
+  const num = (key: ServerOptionKey): number => values.get(key) as number;
+  const str = (key: ServerOptionKey): string => values.get(key) as string;
+  if (num('max_payload') > num('max_pending')) {
+    throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
+  }
+  return {
+    serverName: str('server_name'),
+    host: str('addr'),
+    port: portOrFree(num('port')),
+    httpHost: str('http_host'),
+    httpPort: optionalPort(num('http_port')),
+    websocketHost: str('websocket_host'),
+    websocketPort: optionalPort(num('websocket_port')),
+    storeDir: str('store_dir'),
+    logLevel: str('log_level') as LogLevel,
+    payloadBytesMax: num('max_payload'),
+    controlLineBytesMax: num('max_control_line'),
+    pendingBytesMax: num('max_pending'),
+    connectionsMax: num('max_connections'),
+    subscriptionsMax: num('max_subscriptions'),
+    pingIntervalMs: num('ping_interval'),
+    pingsOutstandingMax: num('ping_max'),
+    authTimeoutMs: num('auth_timeout'),
+    writeDeadlineMs: num('write_deadline'),
+    lameDuckDurationMs: num('lame_duck_duration'),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * PUB → sublist → deliver. Runs once per published message: no allocation
+ * beyond what the sublist cache already holds.
+ */
+import type { Sublist } from '../subjects/sublist.ts';
+import type { ClientConnection } from './connection.ts';
+import type { Subscription } from './subscription.ts';
+
+/** `NATS/1.0 503␍␊␍␊`: the no-responders status (nats-server ≤ 2.11 form, NATS-SPEC.md §1.6). */
+const NO_RESPONDERS_HEADER = Buffer.from('NATS/1.0 503\r\n\r\n', 'latin1');
+
+/** Delivers one message to one subscription; drops the subscription when it reached its max. */
+export function deliverMessage(
+  subscription: Subscription,
+  subject: string,
+  reply: string,
+  headerBytes: number,
+  data: Buffer,
+): void {
+  const connection = subscription.connection;
+  if (headerBytes > 0 && !connection.hasHeaders) {
+    // nats-server parity: client.go deliverMsg strips headers for clients that did not ask for them.
+    connection.deliver(subscription.sid, subject, reply, 0, data.subarray(headerBytes));
+  } else {
+    connection.deliver(subscription.sid, subject, reply, headerBytes, data);
+  }
+  subscription.deliveredMsgs++;
+  if (subscription.maxMsgs > 0 && subscription.deliveredMsgs >= subscription.maxMsgs) {
+    connection.removeSubscription(subscription);
+  }
+}
+
+/**
+ * Routes a published message to every matching plain subscription and to one
+ * member of each matching queue group. Returns the number of deliveries.
+ */
+export function routeMessage(options: {
+  sublist: Sublist<Subscription>;
+  from: ClientConnection | undefined;
+  subject: string;
+  reply: string;
+  headerBytes: number;
+  data: Buffer;
+}): number {
+  const { sublist, from, subject, reply, headerBytes, data } = options;
+  const result = sublist.match(subject);
+  const isEcho = from === undefined || from.isEcho;
+  let deliveries = 0;
+  const plain = result.plain;
+  for (let i = 0; i < plain.length; i++) {
+    const subscription = plain[i]!;
+    if (!isEcho && subscription.connection === from) continue;
+    deliverMessage(subscription, subject, reply, headerBytes, data);
+    deliveries++;
+  }
+  const queues = result.queues;
+  for (let q = 0; q < queues.length; q++) {
+    const members = queues[q]!;
+    const member = pickQueueMember(members, isEcho ? undefined : from);
+    if (member === undefined) continue;
+    deliverMessage(member, subject, reply, headerBytes, data);
+    deliveries++;
+  }
+  if (deliveries === 0 && reply.length > 0 && from !== undefined && from.hasNoResponders) {
+    sendNoResponders(sublist, from, reply);
+  }
+  return deliveries;
+}
+
+/** One random member of a queue group, skipping `excluded`'s members (echo off). */
+function pickQueueMember(members: readonly Subscription[], excluded: ClientConnection | undefined): Subscription | undefined {
+  const count = members.length;
+  if (count === 0) return undefined;
+  const start = count === 1 ? 0 : Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const member = members[(start + i) % count]!;
+    if (member.connection !== excluded) return member;
+  }
+  return undefined;
+}
+
+/**
+ * NATS-SPEC.md §1.7: a request that reached nobody gets a 503 status message on
+ * the requester's own subscription that matches the reply subject.
+ */
+function sendNoResponders(sublist: Sublist<Subscription>, from: ClientConnection, reply: string): void {
+  const result = sublist.match(reply);
+  let target: Subscription | undefined;
+  for (let i = 0; i < result.plain.length && target === undefined; i++) {
+    if (result.plain[i]!.connection === from) target = result.plain[i];
+  }
+  for (let q = 0; q < result.queues.length && target === undefined; q++) {
+    const members = result.queues[q]!;
+    for (let i = 0; i < members.length && target === undefined; i++) {
+      if (members[i]!.connection === from) target = members[i];
+    }
+  }
+  if (target === undefined) return;
+  deliverMessage(target, reply, '', NO_RESPONDERS_HEADER.length, NO_RESPONDERS_HEADER);
+}

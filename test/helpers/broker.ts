@@ -1,0 +1,39 @@
+/** Starts a real canopy broker on free loopback ports for one test file. */
+import { resolveServerOptions } from '../../core/server/options.ts';
+import { startBroker, type Broker } from '../../core/start.ts';
+import { silentLogger, type Logger } from '../../core/util/logger.ts';
+
+export type TestBroker = {
+  readonly broker: Broker;
+  readonly port: number;
+  /** nats://127.0.0.1:<port> */
+  readonly url: string;
+  /** ws://127.0.0.1:<port> when the WebSocket listener is on. */
+  readonly websocketUrl: string;
+  /** http://127.0.0.1:<port> when monitoring is on. */
+  readonly httpUrl: string;
+  close(): Promise<void>;
+};
+
+/** Config keys as in a config file (nats-server names); ports default to free ones, monitoring and WebSocket off. */
+export async function startTestBroker(config: Record<string, unknown> = {}, log: Logger = silentLogger): Promise<TestBroker> {
+  const options = resolveServerOptions({
+    addr: '127.0.0.1',
+    port: -1,
+    http_host: '127.0.0.1',
+    http_port: 0,
+    websocket_host: '127.0.0.1',
+    websocket_port: 0,
+    ...config,
+  });
+  const broker = await startBroker({ options, log });
+  const { port, websocketPort } = broker.server.addresses;
+  return {
+    broker,
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    websocketUrl: websocketPort === undefined ? '' : `ws://127.0.0.1:${websocketPort}`,
+    httpUrl: broker.monitor === undefined ? '' : `http://127.0.0.1:${broker.monitor.port}`,
+    close: () => broker.close(),
+  };
+}
