@@ -102,6 +102,8 @@ export class ClientConnection implements OpHandler {
       handler: this,
       controlLineBytesMax: serverOptions.controlLineBytesMax,
       payloadBytesMax: serverOptions.payloadBytesMax,
+      // nats-server parity: parser.go refuses HPUB until CONNECT said headers:true.
+      headersSupported: false,
     });
     this.#outbound = new Outbound({
       transport: {
@@ -259,6 +261,7 @@ export class ClientConnection implements OpHandler {
     this.isEcho = fields['echo'] === undefined ? true : fields['echo'] === true;
     this.hasHeaders = fields['headers'] === true;
     this.hasNoResponders = fields['no_responders'] === true;
+    this.#parser.setHeadersSupported(this.hasHeaders);
     if (this.hasNoResponders && !this.hasHeaders) {
       this.sendErr(ProtocolErrorText.noRespondersRequiresHeaders);
       this.close(ClosedReason.protocolViolation);

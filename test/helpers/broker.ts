@@ -15,15 +15,15 @@ export type TestBroker = {
   close(): Promise<void>;
 };
 
-/** Config keys as in a config file (nats-server names); ports default to free ones, monitoring and WebSocket off. */
+/** Config keys as in a config file (nats-server names); every listener on a free loopback port. */
 export async function startTestBroker(config: Record<string, unknown> = {}, log: Logger = silentLogger): Promise<TestBroker> {
   const options = resolveServerOptions({
     addr: '127.0.0.1',
     port: -1,
     http_host: '127.0.0.1',
-    http_port: 0,
+    http_port: -1,
     websocket_host: '127.0.0.1',
-    websocket_port: 0,
+    websocket_port: -1,
     ...config,
   });
   const broker = await startBroker({ options, log });

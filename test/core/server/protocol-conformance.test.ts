@@ -164,16 +164,18 @@ describe('protocol conformance', () => {
     client.close();
   });
 
+  const HEADERS_ON = 'CONNECT {"verbose":false,"headers":true}\r\n';
   const closingCases: { name: string; send: string; err: string | undefined }[] = [
     { name: 'unknown verb', send: 'FOO bar\r\n', err: 'Unknown Protocol Operation' },
     { name: 'PUB over max_payload', send: 'PUB foo 1048577\r\n', err: 'Maximum Payload Violation' },
-    { name: 'HPUB total over max_payload', send: 'HPUB foo 12 1048577\r\n', err: 'Maximum Payload Violation' },
+    { name: 'HPUB total over max_payload', send: `${HEADERS_ON}HPUB foo 12 1048577\r\n`, err: 'Maximum Payload Violation' },
     { name: 'control line over 4096 bytes', send: `PUB ${'a'.repeat(5000)} 1\r\n`, err: 'maximum control line exceeded' },
     { name: 'wrong terminator after payload', send: 'PUB foo 2\r\nabXY\r\n', err: 'Unknown Protocol Operation' },
     { name: 'protocol 2 in CONNECT', send: 'CONNECT {"protocol":2}\r\n', err: 'invalid client protocol' },
     { name: 'no_responders without headers', send: 'CONNECT {"no_responders":true}\r\n', err: 'no responders requires headers support' },
     { name: 'PUB with one argument', send: 'PUB foo\r\n', err: undefined },
-    { name: 'HPUB header size over total', send: 'HPUB foo 10 5\r\n', err: undefined },
+    { name: 'HPUB header size over total', send: `${HEADERS_ON}HPUB foo 10 5\r\n`, err: undefined },
+    { name: 'HPUB from a client that did not say headers:true', send: 'CONNECT {"verbose":false}\r\nHPUB foo 0 1\r\nx\r\n', err: undefined },
     { name: 'CONNECT with invalid JSON', send: 'CONNECT {nope\r\n', err: undefined },
   ];
   for (const { name, send, err } of closingCases) {
@@ -242,7 +244,7 @@ describe('connection limits', () => {
   });
 
   test('max_pending: a subscriber that stops reading is a slow consumer, closed and counted; others unaffected', async (t) => {
-    const broker = await startTestBroker({ max_pending: 256 * 1024 });
+    const broker = await startTestBroker({ max_pending: '256KB', max_payload: '64KB' });
     t.after(() => broker.close());
     const slow = await RawClient.connected(broker.port);
     slow.send('SUB flood 1\r\nPING\r\n');

@@ -1,0 +1,40 @@
+/** Child processes and free ports for tests that run the real CLI. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export type CliRun = {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+};
+
+/** Runs `canopy <args>` (scripts/canopy.ts through tsx) as a child process. */
+export function runCanopy(args: readonly string[], options: { input?: string } = {}): CliRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/canopy.ts', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  if (options.input !== undefined) child.stdin.end(options.input);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
