@@ -237,6 +237,7 @@ export class ClientConnection implements OpHandler {
   // --- OpHandler -------------------------------------------------------------------------------
 
   onConnect(json: Buffer): void {
+    if (this.isClosed) return;
     let connect: unknown;
     try {
       connect = JSON.parse(json.toString('utf8'));
@@ -280,21 +281,25 @@ export class ClientConnection implements OpHandler {
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
+    // The rest of a chunk can still be parsed after an op closed the connection: ignore it.
+    if (this.isClosed) return;
     this.inMsgs++;
     this.inBytes += data.length;
     const stats = this.#host.stats;
     stats.inMsgs++;
     stats.inBytes += data.length;
     if (this.isPedantic ? !isValidLiteralSubject(subject) : !isValidPublishSubject(subject)) {
+      // nats-server parity: client.go processPub sends the -ERR and still routes the message.
       this.sendErr(ProtocolErrorText.invalidPublishSubject);
-      return;
     }
     routeMessage({ sublist: this.#host.sublist, from: this, subject, reply, headerBytes, data });
     this.#ok();
   }
 
   onSub(subject: string, queue: string, sid: string): void {
-    if (!isValidSubject(subject) || (queue.length > 0 && !isValidQueue(queue))) {
+    if (this.isClosed) return;
+    // nats-server parity: client.go processSub validates the subject only; any queue name is accepted.
+    if (!isValidSubject(subject)) {
       this.sendErr(ProtocolErrorText.invalidSubject);
       return;
     }
@@ -313,6 +318,7 @@ export class ClientConnection implements OpHandler {
   }
 
   onUnsub(sid: string, maxMsgs: number): void {
+    if (this.isClosed) return;
     const subscription = this.subscriptions.get(sid);
     if (subscription !== undefined) {
       if (maxMsgs > 0 && subscription.deliveredMsgs < maxMsgs) subscription.maxMsgs = maxMsgs;
@@ -322,6 +328,7 @@ export class ClientConnection implements OpHandler {
   }
 
   onPing(): void {
+    if (this.isClosed) return;
     this.#outbound.writeRaw(PONG);
   }
 
@@ -365,9 +372,4 @@ export class ClientConnection implements OpHandler {
     this.log.debug({ reason }, 'client closed');
     this.#host.onConnectionClosed(this);
   }
-}
-
-/** Queue names: one token of the subject grammar, without wildcards (nats-server IsValidQueueName is not stricter). */
-function isValidQueue(queue: string): boolean {
-  return isValidLiteralSubject(queue);
 }

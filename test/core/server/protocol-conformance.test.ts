@@ -69,14 +69,17 @@ describe('protocol conformance', () => {
     client.send('CONNECT {}\r\nPUB foo.* 0\r\n\r\nPING\r\n');
     assert.equal(await client.readLine(), '+OK');
     assert.equal(await client.readLine(), "-ERR 'Invalid Publish Subject'");
+    assert.equal(await client.readLine(), '+OK');
     assert.equal(await client.readLine(), 'PONG');
     client.close();
   });
 
-  test('pedantic: a wildcard publish subject gets -ERR and is not delivered; the connection stays', async () => {
+  test('pedantic: a wildcard publish subject gets -ERR (and, as in nats-server, is still routed); the connection stays', async () => {
     const client = await RawClient.connected(broker.port, { pedantic: true });
     client.send('SUB foo.> 1\r\nPUB foo.* 1\r\na\r\nPUB foo.bar 1\r\nb\r\nPING\r\n');
     assert.equal(await client.readLine(), "-ERR 'Invalid Publish Subject'");
+    assert.equal(await client.readLine(), 'MSG foo.* 1 1');
+    assert.equal(await client.readLine(), 'a');
     assert.equal(await client.readLine(), 'MSG foo.bar 1 1');
     assert.equal(await client.readLine(), 'b');
     assert.equal(await client.readLine(), 'PONG');
@@ -127,6 +130,15 @@ describe('protocol conformance', () => {
   test('no 503 for a client that did not ask for no_responders', async () => {
     const client = await RawClient.connected(broker.port);
     client.send('SUB _INBOX.abc.* 7\r\nPUB nobody _INBOX.abc.1 2\r\nhi\r\nPING\r\n');
+    assert.equal(await client.readLine(), 'PONG');
+    client.close();
+  });
+
+  test('any queue group name is accepted, as in nats-server', async () => {
+    const client = await RawClient.connected(broker.port);
+    client.send('SUB q.sub v1.* 1\r\nPUB q.sub 1\r\nq\r\nPING\r\n');
+    assert.equal(await client.readLine(), 'MSG q.sub 1 1');
+    assert.equal(await client.readLine(), 'q');
     assert.equal(await client.readLine(), 'PONG');
     client.close();
   });
