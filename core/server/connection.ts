@@ -38,6 +38,8 @@ export interface ConnectionHost {
 const PONG = Buffer.from('PONG\r\n', 'latin1');
 const PING = Buffer.from('PING\r\n', 'latin1');
 const OK = Buffer.from('+OK\r\n', 'latin1');
+/** Delay of the first server PING after CONNECT (nats-server: about 2 s), which measures the RTT. */
+export const FIRST_PING_MS = 2000;
 
 export class ClientConnection implements OpHandler {
   readonly cid: number;
@@ -66,6 +68,7 @@ export class ClientConnection implements OpHandler {
   /** Set once the connection is closed. */
   closedReason: ClosedReason | undefined;
   closedMs = 0;
+  /** Round trip of the last server PING, fractional milliseconds (0 until measured). */
   rttMs = 0;
 
   readonly #host: ConnectionHost;
@@ -75,6 +78,7 @@ export class ClientConnection implements OpHandler {
   #pingTimer: NodeJS.Timeout | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   #writeDeadlineTimer: NodeJS.Timeout | undefined;
+  #firstPingTimer: NodeJS.Timeout | undefined;
   #pingsOutstanding = 0;
   #pingSentMs = 0;
 
@@ -116,6 +120,7 @@ export class ClientConnection implements OpHandler {
     this.#pingTimer = undefined;
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
+    this.#firstPingTimer = undefined;
   }
 
   /** Sends INFO and starts the CONNECT and ping timers. */
@@ -210,8 +215,19 @@ export class ClientConnection implements OpHandler {
       return;
     }
     this.#pingsOutstanding++;
-    this.#pingSentMs = now;
+    this.#sendPing();
+  }
+
+  #sendPing(): void {
+    this.#pingsOutstanding++;
+    this.#pingSentMs = performance.now();
     this.#outbound.writeRaw(PING);
+  }
+
+  /** nats-server parity: client.go setFirstPingTimer, an early PING measures the RTT shown in /connz. */
+  #onFirstPingTimer(): void {
+    this.#firstPingTimer = undefined;
+    if (!this.isClosed && this.#pingsOutstanding === 0) this.#sendPing();
   }
 
   /** Queues `-ERR '<text>'`. */
@@ -271,6 +287,10 @@ export class ClientConnection implements OpHandler {
     this.name = typeof fields['name'] === 'string' ? fields['name'] : '';
     this.lang = typeof fields['lang'] === 'string' ? fields['lang'] : '';
     this.version = typeof fields['version'] === 'string' ? fields['version'] : '';
+    if (!this.isConnectReceived) {
+      this.#firstPingTimer = setTimeout(() => this.#onFirstPingTimer(), Math.min(FIRST_PING_MS, this.#host.options.pingIntervalMs));
+      this.#firstPingTimer.unref();
+    }
     this.isConnectReceived = true;
     if (this.#authTimer !== undefined) {
       clearTimeout(this.#authTimer);
@@ -333,7 +353,7 @@ export class ClientConnection implements OpHandler {
   }
 
   onPong(): void {
-    if (this.#pingsOutstanding > 0) this.rttMs = Date.now() - this.#pingSentMs;
+    if (this.#pingsOutstanding > 0) this.rttMs = performance.now() - this.#pingSentMs;
     this.#pingsOutstanding = 0;
   }
 
@@ -360,12 +380,13 @@ export class ClientConnection implements OpHandler {
     this.closedReason = reason;
     this.closedMs = Date.now();
     this.#outbound.close();
-    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer]) {
+    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer]) {
       if (timer !== undefined) clearTimeout(timer);
     }
     this.#pingTimer = undefined;
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
+    this.#firstPingTimer = undefined;
     for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();

@@ -9,6 +9,11 @@ export class RawClient {
   #received: Buffer = Buffer.alloc(0);
   #isClosed = false;
   #waiters: (() => void)[] = [];
+  /**
+   * When false (the default), readLine answers server PINGs itself and skips them,
+   * so a test is not disturbed by the server's RTT ping; ping tests set it true.
+   */
+  arePingsVisible = false;
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -78,6 +83,10 @@ export class RawClient {
       if (end >= 0) {
         const line = this.#received.subarray(0, end).toString('latin1');
         this.#received = this.#received.subarray(end + 2);
+        if (line === 'PING' && !this.arePingsVisible) {
+          this.send('PONG\r\n');
+          continue;
+        }
         return line;
       }
       if (this.#isClosed) throw new Error(`connection closed; unread: ${JSON.stringify(this.#received.toString('latin1'))}`);

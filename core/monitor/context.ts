@@ -1,0 +1,39 @@
+/**
+ * What every endpoint builder reads: the server (read-only), the monitor's own
+ * listen address and request counters, and the process sampler.
+ */
+import type { Server } from '../server/server.ts';
+import type { ProcessUsage } from './process-usage.ts';
+
+/** Paths as nats-server names them in `http_req_stats` (server/server.go `*Path` constants). */
+export const MonitorPath = {
+  root: '/',
+  varz: '/varz',
+  connz: '/connz',
+  subsz: '/subsz',
+  /** nats-server serves the same handler here and counts it as `/subsz`. */
+  subscriptionsz: '/subscriptionsz',
+  healthz: '/healthz',
+  /** canopy's own: Prometheus text (nats-server has no /metrics). */
+  metrics: '/metrics',
+} as const;
+export type MonitorPath = (typeof MonitorPath)[keyof typeof MonitorPath];
+
+export type MonitorContext = {
+  readonly server: Server;
+  /** Host the monitor listens on (varz `http_host`). */
+  readonly httpHost: string;
+  /** Port the monitor is bound to (varz `http_port`). */
+  readonly httpPort: number;
+  /** Requests served per path (varz `http_req_stats`), counted as nats-server counts them. */
+  readonly httpRequestCounts: Map<string, number>;
+  readonly processUsage: ProcessUsage;
+};
+
+/** Adds one request to `path`'s count. */
+export function countRequest(context: MonitorContext, path: string): void {
+  context.httpRequestCounts.set(path, (context.httpRequestCounts.get(path) ?? 0) + 1);
+}
+
+/** The one account canopy has: nats-server's global account. */
+export const GLOBAL_ACCOUNT = '$G';

@@ -1,0 +1,196 @@
+/**
+ * The monitoring HTTP listener (nats-server's `http_port`, default 8222):
+ * routes, response writing and request counting. One file per endpoint
+ * builds the documents; this file never touches server internals.
+ *
+ * nats-server parity: server/monitor.go `ResponseHandler`/`handleResponse`
+ * (JSON, `Access-Control-Allow-Origin: *`, JSONP with `?callback=`) and
+ * server/server.go `startMonitoring` (paths). Deliberate differences: bad
+ * query parameters get a JSON body `{"error": "<nats-server's text>"}` with
+ * the same 400 status (nats-server writes the text alone), unknown paths get
+ * a JSON 404, and only GET and HEAD are served.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Server } from '../server/server.ts';
+import type { Logger } from '../util/logger.ts';
+import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
+import { handleConnz } from './connz.ts';
+import { handleHealthz } from './healthz.ts';
+import { MetricsExporter } from './metrics.ts';
+import { ProcessUsage } from './process-usage.ts';
+import { MonitorRequestError } from './query.ts';
+import { jsonResponse, type MonitorResponse } from './response.ts';
+import { handleSubsz } from './subsz.ts';
+import { handleVarz } from './varz.ts';
+
+/** A running monitor. */
+export type Monitor = {
+  /** The bound port (useful when started with port 0). */
+  readonly port: number;
+  /** Stops listening and drops open HTTP connections. */
+  close(): Promise<void>;
+};
+
+type Handler = (context: MonitorContext, query: URLSearchParams) => MonitorResponse | Promise<MonitorResponse>;
+
+/** A JSONP callback must be a plain (dotted) identifier, so `?callback=` cannot inject script. */
+const JSONP_CALLBACK_PATTERN = /^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$/;
+
+/**
+ * Starts the monitoring listener for `server` on `host:port` (port 0 picks a
+ * free port). Rejects when the port cannot be bound.
+ */
+export async function startMonitor(options: {
+  server: Server;
+  host: string;
+  port: number;
+  log: Logger;
+}): Promise<Monitor> {
+  const { server, host, log } = options;
+  let routes: ReadonlyMap<string, Handler> | undefined;
+  let context: MonitorContext | undefined;
+  const httpServer = createServer((request, response) => {
+    // Requests are only accepted once listening, after `context` and `routes` are set below.
+    if (context === undefined || routes === undefined) {
+      writeResponse(request, response, jsonResponse({ error: 'monitor starting' }, { status: 503 }));
+      return;
+    }
+    void serveRequest({ context, routes, log, request, response });
+  });
+  await listen(httpServer, options.port, host);
+  const port = (httpServer.address() as AddressInfo).port;
+  context = {
+    server,
+    httpHost: host,
+    httpPort: port,
+    httpRequestCounts: new Map(),
+    processUsage: new ProcessUsage(),
+  };
+  routes = createRoutes(new MetricsExporter(context));
+  log.info({ host, port }, 'monitoring listening');
+  return {
+    port,
+    close: () => closeHttpServer(httpServer),
+  };
+}
+
+function createRoutes(metrics: MetricsExporter): ReadonlyMap<string, Handler> {
+  return new Map<string, Handler>([
+    [MonitorPath.root, handleRoot],
+    [MonitorPath.varz, handleVarz],
+    [MonitorPath.connz, handleConnz],
+    [MonitorPath.subsz, handleSubsz],
+    [MonitorPath.subscriptionsz, handleSubsz],
+    [MonitorPath.healthz, handleHealthz],
+    [MonitorPath.metrics, (context) => handleMetrics(context, metrics)],
+  ]);
+}
+
+async function serveRequest(options: {
+  context: MonitorContext;
+  routes: ReadonlyMap<string, Handler>;
+  log: Logger;
+  request: IncomingMessage;
+  response: ServerResponse;
+}): Promise<void> {
+  const { context, routes, log, request, response } = options;
+  const target = request.url ?? '/';
+  const queryStart = target.indexOf('?');
+  const path = queryStart === -1 ? target : target.slice(0, queryStart);
+  const query = new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1));
+  const handler = routes.get(path);
+  let result: MonitorResponse;
+  if (handler === undefined) {
+    result = jsonResponse({ error: `no monitoring endpoint at ${path}` }, { status: 404 });
+  } else if (request.method !== 'GET' && request.method !== 'HEAD') {
+    result = jsonResponse({ error: `method ${request.method ?? ''} not allowed` }, { status: 405 });
+  } else {
+    try {
+      result = await handler(context, query);
+    } catch (err) {
+      if (!(err instanceof MonitorRequestError)) {
+        log.error({ err, path }, 'monitoring request failed');
+        result = jsonResponse({ error: 'internal error' }, { status: 500 });
+      } else {
+        result = jsonResponse({ error: err.message }, { status: err.status });
+      }
+    }
+  }
+  writeResponse(request, response, result, query.get('callback') ?? '');
+}
+
+function writeResponse(
+  request: IncomingMessage,
+  response: ServerResponse,
+  result: MonitorResponse,
+  callback: string = '',
+): void {
+  let contentType: string;
+  let body: string;
+  if (result.kind === 'text') {
+    contentType = result.contentType;
+    body = result.text;
+  } else {
+    const json = result.isCompact === true ? JSON.stringify(result.body) : JSON.stringify(result.body, null, 2);
+    if (callback !== '' && JSONP_CALLBACK_PATTERN.test(callback)) {
+      contentType = 'application/javascript';
+      body = `${callback}(${json})`;
+    } else {
+      contentType = 'application/json';
+      body = json;
+    }
+  }
+  const headers: Record<string, string | number> = {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'access-control-allow-origin': '*',
+  };
+  if (result.status === 405) headers['allow'] = 'GET, HEAD';
+  response.writeHead(result.status, headers);
+  response.end(request.method === 'HEAD' ? undefined : body);
+}
+
+/** GET /: links to the endpoints, like nats-server's HandleRoot page. */
+function handleRoot(context: MonitorContext): MonitorResponse {
+  countRequest(context, MonitorPath.root);
+  const links = [
+    ['General', MonitorPath.varz],
+    ['Connections', MonitorPath.connz],
+    ['Subscriptions', MonitorPath.subsz],
+    ['Health Probe', MonitorPath.healthz],
+    ['Prometheus Metrics', MonitorPath.metrics],
+  ]
+    .map(([title, path]) => `    <a href=".${path ?? ''}">${title ?? ''}</a><br/>`)
+    .join('\n');
+  const text = `<html lang="en">\n  <body>\n    canopy monitoring (${context.server.serverName})<br/><br/>\n${links}\n  </body>\n</html>\n`;
+  return { kind: 'text', status: 200, contentType: 'text/html; charset=utf-8', text };
+}
+
+async function handleMetrics(context: MonitorContext, metrics: MetricsExporter): Promise<MonitorResponse> {
+  countRequest(context, MonitorPath.metrics);
+  const text = await metrics.render();
+  return { kind: 'text', status: 200, contentType: metrics.contentType, text };
+}
+
+function listen(httpServer: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port, host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeHttpServer(httpServer: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!httpServer.listening) {
+      resolve();
+      return;
+    }
+    httpServer.close(() => resolve());
+    // Keep-alive connections (curl, fetch, Prometheus) would hold close() open until they time out.
+    httpServer.closeAllConnections();
+  });
+}
