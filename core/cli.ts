@@ -57,7 +57,7 @@ export const serverCommand: CommandModule = {
   builder: (yargs) => addServerOptionFlags(yargs),
   handler: async (argv) => {
     const options = serverOptionsFromArgv(argv as Record<string, unknown>);
-    const log = createRootLogger({ level: options.logLevel });
+    const log = await createRootLogger({ level: options.logLevel });
     const broker = await startBroker({ options, log });
     let isStopping = false;
     const stop = (signal: string): void => {
@@ -65,9 +65,13 @@ export const serverCommand: CommandModule = {
       isStopping = true;
       log.info({ signal }, 'signal received');
       broker.close().then(
-        () => process.exit(0),
+        () => {
+          log.flush?.();
+          process.exit(0);
+        },
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
+          log.flush?.();
           process.exit(1);
         },
       );

@@ -2,7 +2,7 @@
  * The `canopy` CLI: one yargs program, commands registered explicitly.
  * Exit codes: 0 ok, 1 a runtime failure, 2 a bad flag or config value.
  */
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { serverCommand } from '../core/cli.ts';
 import { ConfigError } from '../core/server/options.ts';
@@ -10,7 +10,7 @@ import { ConfigError } from '../core/server/options.ts';
 const EXIT_USAGE = 2;
 
 function reportFailure(message: string | undefined, err: Error | undefined): void {
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || (err !== undefined && err.name === 'YError')) {
     process.stderr.write(`canopy: ${err.message}\n`);
     process.exit(EXIT_USAGE);
   }
@@ -22,11 +22,30 @@ function reportFailure(message: string | undefined, err: Error | undefined): voi
   process.exit(EXIT_USAGE);
 }
 
-await yargs(hideBin(process.argv))
+/**
+ * `canopy server` loads only what the broker needs (the client and bench
+ * commands pull in the NATS client and progress bars: memory a gateway should
+ * not pay for). Every other invocation, --help included, sees every command.
+ */
+async function loadCommands(): Promise<CommandModule[]> {
+  if (process.argv[2] === 'server') return [serverCommand];
+  const [clients, bench] = await Promise.all([import('./cli/client-commands.ts'), import('./bench/bench-command.ts')]);
+  return [
+    serverCommand,
+    clients.pubCommand,
+    clients.subCommand,
+    clients.reqCommand,
+    clients.replyCommand,
+    bench.benchCommand,
+  ] as CommandModule[];
+}
+
+let program = yargs(hideBin(process.argv))
   .scriptName('canopy')
   // nats-server's multi-letter short flags (-sd) must not split into -s -d.
-  .parserConfiguration({ 'short-option-groups': false })
-  .command(serverCommand)
+  .parserConfiguration({ 'short-option-groups': false });
+for (const command of await loadCommands()) program = program.command(command);
+await program
   .demandCommand(1, 'name a command')
   .strict()
   .recommendCommands()

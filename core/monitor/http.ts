@@ -17,7 +17,7 @@ import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
-import { MetricsExporter } from './metrics.ts';
+import type { MetricsExporter } from './metrics.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { MonitorRequestError } from './query.ts';
 import { jsonResponse, type MonitorResponse } from './response.ts';
@@ -67,7 +67,7 @@ export async function startMonitor(options: {
     httpRequestCounts: new Map(),
     processUsage: new ProcessUsage(),
   };
-  routes = createRoutes(new MetricsExporter(context));
+  routes = createRoutes(lazyMetricsExporter(context));
   log.info({ host, port }, 'monitoring listening');
   return {
     port,
@@ -75,7 +75,20 @@ export async function startMonitor(options: {
   };
 }
 
-function createRoutes(metrics: MetricsExporter): ReadonlyMap<string, Handler> {
+/**
+ * prom-client (and the exporter's registry) is loaded on the first /metrics scrape:
+ * a gateway that nobody scrapes does not pay its memory. Process metrics such as
+ * the event-loop lag histogram start measuring from that first scrape.
+ */
+function lazyMetricsExporter(context: MonitorContext): () => Promise<MetricsExporter> {
+  let exporter: Promise<MetricsExporter> | undefined;
+  return () => {
+    exporter ??= import('./metrics.ts').then((module) => new module.MetricsExporter(context));
+    return exporter;
+  };
+}
+
+function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<string, Handler> {
   return new Map<string, Handler>([
     [MonitorPath.root, handleRoot],
     [MonitorPath.varz, handleVarz],
@@ -167,8 +180,9 @@ function handleRoot(context: MonitorContext): MonitorResponse {
   return { kind: 'text', status: 200, contentType: 'text/html; charset=utf-8', text };
 }
 
-async function handleMetrics(context: MonitorContext, metrics: MetricsExporter): Promise<MonitorResponse> {
+async function handleMetrics(context: MonitorContext, loadMetrics: () => Promise<MetricsExporter>): Promise<MonitorResponse> {
   countRequest(context, MonitorPath.metrics);
+  const metrics = await loadMetrics();
   const text = await metrics.render();
   return { kind: 'text', status: 200, contentType: metrics.contentType, text };
 }

@@ -560,7 +560,7 @@ export class Parser {
   }
 
   #argumentString(line: Buffer, index: number): string {
-    return line.toString('latin1', this.#argumentStarts[index]!, this.#argumentEnds[index]!);
+    return line.latin1Slice(this.#argumentStarts[index]!, this.#argumentEnds[index]!);
   }
 
   #argumentSize(line: Buffer, index: number): number {

@@ -312,7 +312,7 @@ export class ClientConnection implements OpHandler {
       // nats-server parity: client.go processPub sends the -ERR and still routes the message.
       this.sendErr(ProtocolErrorText.invalidPublishSubject);
     }
-    routeMessage({ sublist: this.#host.sublist, from: this, subject, reply, headerBytes, data });
+    routeMessage(this.#host.sublist, this, subject, reply, headerBytes, data);
     this.#ok();
   }
 

@@ -34,15 +34,15 @@ export function deliverMessage(
  * Routes a published message to every matching plain subscription and to one
  * member of each matching queue group. Returns the number of deliveries.
  */
-export function routeMessage(options: {
-  sublist: Sublist<Subscription>;
-  from: ClientConnection | undefined;
-  subject: string;
-  reply: string;
-  headerBytes: number;
-  data: Buffer;
-}): number {
-  const { sublist, from, subject, reply, headerBytes, data } = options;
+export function routeMessage(
+  sublist: Sublist<Subscription>,
+  from: ClientConnection | undefined,
+  subject: string,
+  reply: string,
+  headerBytes: number,
+  data: Buffer,
+): number {
+  // Positional arguments, not an options object: this runs once per message and must not allocate.
   const result = sublist.match(subject);
   const isEcho = from === undefined || from.isEcho;
   let deliveries = 0;

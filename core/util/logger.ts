@@ -11,6 +11,8 @@ export interface Logger {
   fatal(obj: object, msg?: string): void;
   child(bindings: Record<string, unknown>): Logger;
   isLevelEnabled(level: string): boolean;
+  /** Writes out buffered lines (pino's asynchronous destination); optional. */
+  flush?(): void;
 }
 
 /** A logger that drops everything, for tests and embedded use. */

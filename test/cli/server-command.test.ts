@@ -25,6 +25,7 @@ test('canopy server starts, serves clients and monitoring, and exits 0 on SIGTER
   assert.equal(await run.exited, 0);
   await closed;
   assert.match(run.stdout(), /shutting down/);
+  assert.match(run.stdout(), /server stopped/, 'the last log line is flushed before exit');
 });
 
 test('SIGINT also stops the server cleanly', async (t) => {
