@@ -559,6 +559,23 @@ export class Parser {
     return count;
   }
 
+  /**
+   * A publisher usually repeats one subject: when the bytes equal the previous
+   * subject, the previous string is returned and no string is allocated. Publish
+   * subjects are latin1, so a char code equals its byte.
+   */
+  #publishSubject(line: Buffer): string {
+    const start = this.#argumentStarts[0]!;
+    const length = this.#argumentEnds[0]! - start;
+    const previous = this.#subject;
+    if (length === previous.length) {
+      let index = 0;
+      while (index < length && line[start + index] === previous.charCodeAt(index)) index++;
+      if (index === length) return previous;
+    }
+    return line.latin1Slice(start, start + length);
+  }
+
   #argumentString(line: Buffer, index: number): string {
     return line.latin1Slice(this.#argumentStarts[index]!, this.#argumentEnds[index]!);
   }
@@ -583,7 +600,7 @@ export class Parser {
     if (totalBytes > this.#payloadBytesMax) {
       throw this.#error(ProtocolErrorCode.payloadTooLarge, 'PUB size exceeds max_payload', offset, line, start, end);
     }
-    this.#subject = this.#argumentString(line, 0);
+    this.#subject = this.#publishSubject(line);
     this.#reply = count === 3 ? this.#argumentString(line, 1) : '';
     this.#headerBytes = 0;
     this.#totalBytes = totalBytes;
@@ -616,7 +633,7 @@ export class Parser {
     if (totalBytes > this.#payloadBytesMax) {
       throw this.#error(ProtocolErrorCode.payloadTooLarge, 'HPUB total size exceeds max_payload', offset, line, start, end);
     }
-    this.#subject = this.#argumentString(line, 0);
+    this.#subject = this.#publishSubject(line);
     this.#reply = count === 4 ? this.#argumentString(line, 1) : '';
     this.#headerBytes = headerBytes;
     this.#totalBytes = totalBytes;

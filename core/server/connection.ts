@@ -13,7 +13,7 @@ import { Outbound, type OutboundTransport } from './outbound.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
 import { ClosedReason, type ServerStats } from './stats.ts';
-import { Subscription } from './subscription.ts';
+import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 export type ConnectionKind = 'tcp' | 'websocket';
 
@@ -41,7 +41,7 @@ const OK = Buffer.from('+OK\r\n', 'latin1');
 /** Delay of the first server PING after CONNECT (nats-server: about 2 s), which measures the RTT. */
 export const FIRST_PING_MS = 2000;
 
-export class ClientConnection implements OpHandler {
+export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly cid: number;
   readonly kind: ConnectionKind;
   readonly remoteAddress: string;

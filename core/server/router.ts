@@ -4,7 +4,7 @@
  */
 import type { Sublist } from '../subjects/sublist.ts';
 import type { ClientConnection } from './connection.ts';
-import type { Subscription } from './subscription.ts';
+import type { Subscription, SubscriptionOwner } from './subscription.ts';
 
 /** `NATS/1.0 503␍␊␍␊`: the no-responders status (nats-server ≤ 2.11 form, NATS-SPEC.md §1.6). */
 const NO_RESPONDERS_HEADER = Buffer.from('NATS/1.0 503\r\n\r\n', 'latin1');
@@ -68,7 +68,7 @@ export function routeMessage(
 }
 
 /** One random member of a queue group, skipping `excluded`'s members (echo off). */
-function pickQueueMember(members: readonly Subscription[], excluded: ClientConnection | undefined): Subscription | undefined {
+function pickQueueMember(members: readonly Subscription[], excluded: SubscriptionOwner | undefined): Subscription | undefined {
   const count = members.length;
   if (count === 0) return undefined;
   const start = count === 1 ? 0 : Math.floor(Math.random() * count);

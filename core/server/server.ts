@@ -12,6 +12,7 @@ import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
+import { InternalClient } from './internal-client.ts';
 import { ClosedReason, ServerStats } from './stats.ts';
 import type { Subscription } from './subscription.ts';
 import { TcpTransport, WebSocketTransport } from './transports.ts';
@@ -191,6 +192,11 @@ export class Server implements ConnectionHost {
     this.connections.set(cid, connection);
     this.stats.totalConnections++;
     return connection;
+  }
+
+  /** A client inside the server (JetStream), with its own cid, sharing the sublist and router. */
+  createInternalClient(name: string): InternalClient {
+    return new InternalClient({ cid: this.#nextCid++, name, sublist: this.sublist });
   }
 
   onConnectionClosed(connection: ClientConnection): void {

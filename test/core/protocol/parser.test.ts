@@ -154,6 +154,19 @@ describe('Parser: valid operations', () => {
     assertOps('PINGX\r\nPONGG\r\n', [{ op: 'ping' }, { op: 'pong' }]);
   });
 
+  it('a repeated publish subject is reused only when every byte matches', () => {
+    // The parser reuses the previous subject string when the bytes are equal; same-length
+    // subjects that differ anywhere (first, middle, last byte) must still come out as themselves.
+    assertOps('PUB a.b 1\r\n1\r\nPUB a.b 1\r\n2\r\nPUB a.c 1\r\n3\r\nPUB b.c 1\r\n4\r\nPUB bxc 1\r\n5\r\nHPUB bxc 0 1\r\n6\r\n', [
+      pub('a.b', '', '1'),
+      pub('a.b', '', '2'),
+      pub('a.c', '', '3'),
+      pub('b.c', '', '4'),
+      pub('bxc', '', '5'),
+      pub('bxc', '', '6'),
+    ]);
+  });
+
   it('CONNECT hands over the raw JSON bytes', () => {
     assertOps('CONNECT {"verbose":false,"pedantic":true}\r\n', [
       { op: 'connect', json: '{"verbose":false,"pedantic":true}' },

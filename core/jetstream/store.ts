@@ -1,0 +1,150 @@
+/**
+ * The storage seam of JetStream (STYLE.md §2.3 "StreamStore"). JetStream code
+ * depends on these interfaces only; `core/store/memory` and `core/store/lmdb`
+ * implement them and one contract suite (test/contract/stream-store.contract.ts)
+ * runs against both.
+ *
+ * Durability contract (ARCHITECTURE.md "Durability", RELIABILITY.md §3.4): a
+ * write is visible to reads at once and durable when the promise returned by
+ * `flushed()` after it resolves. Nothing may acknowledge a write (PubAck, link
+ * ack) before that. Memory stores resolve at once.
+ */
+
+/** `file` (LMDB) or `memory`, as in StreamConfig.storage. */
+export type StorageKind = 'file' | 'memory';
+
+/** A message as stored. Buffers returned by a store are the caller's (copies, safe to keep). */
+export type StoredMessage = {
+  /** Stream sequence, 1-based. */
+  readonly seq: number;
+  readonly subject: string;
+  /** The raw NATS header block (`NATS/1.0␍␊…␍␊␍␊`), or undefined when the message has none. */
+  readonly headers: Buffer | undefined;
+  readonly data: Buffer;
+  /** Store time, ns since the epoch. */
+  readonly timestampNs: bigint;
+};
+
+/** What to append: the store assigns the sequence. */
+export type NewMessage = {
+  readonly subject: string;
+  readonly headers: Buffer | undefined;
+  readonly data: Buffer;
+  readonly timestampNs: bigint;
+};
+
+/** A subject filter: '' (or '>') matches everything; wildcards allowed; a list matches any of its members. */
+export type SubjectFilter = string | readonly string[];
+
+/** StreamState as nats-server reports it (NATS-SPEC.md §2.4), in store terms. */
+export type StreamStoreState = {
+  readonly messages: number;
+  /** nats-server's accounting: per message, subject + headers + payload + 16 bytes of overhead… (see implementation note). */
+  readonly bytes: number;
+  /** First live sequence; lastSeq + 1 when empty after a purge; 0 for a new empty stream. */
+  readonly firstSeq: number;
+  readonly firstTimestampNs: bigint;
+  readonly lastSeq: number;
+  readonly lastTimestampNs: bigint;
+  /** Sequences between firstSeq and lastSeq that were removed. */
+  readonly numDeleted: number;
+  /** Distinct subjects with at least one live message. */
+  readonly numSubjects: number;
+};
+
+/** The options of a purge request (`$JS.API.STREAM.PURGE`), nats-server semantics. */
+export type PurgeOptions = {
+  /** Only messages whose subject matches this filter. */
+  readonly subject?: string;
+  /** Remove messages with seq < this (not including it). */
+  readonly seq?: number;
+  /** Keep this many of the newest (matching) messages. */
+  readonly keep?: number;
+};
+
+/** An operating error of a store (STYLE.md §2.6 (3)). */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export const StoreErrorCode = {
+  /** Disk or map full (ENOSPC, MDB_MAP_FULL): the write was not stored. */
+  full: 'ERR_STORE_FULL',
+  /** A record failed its checksum: reported, never served as data. */
+  corrupt: 'ERR_STORE_CORRUPT',
+  /** Any other I/O failure of a write or flush. */
+  io: 'ERR_STORE_IO',
+  /** The store was closed. */
+  closed: 'ERR_STORE_CLOSED',
+} as const;
+export type StoreErrorCode = (typeof StoreErrorCode)[keyof typeof StoreErrorCode];
+
+/** One stream's messages. */
+export interface StreamStore {
+  readonly storage: StorageKind;
+  /**
+   * Appends a message with sequence lastSeq + 1 and returns that sequence. Visible to
+   * every read at once; durable once a later `flushed()` resolves. Throws StoreError
+   * (`full`, `closed`) when it cannot be taken; the sequence is then not used.
+   */
+  append(message: NewMessage): number;
+  /** Resolves when everything written so far is on disk; rejects with a StoreError when a write failed. */
+  flushed(): Promise<void>;
+  /** The message at `seq`, or undefined when absent. Throws StoreError `corrupt` on a checksum failure. */
+  load(seq: number): StoredMessage | undefined;
+  /** The first message with seq >= fromSeq whose subject matches the filter. */
+  loadNext(filter: SubjectFilter, fromSeq: number): StoredMessage | undefined;
+  /** The newest message whose subject matches the filter (literal or wildcard). */
+  loadLast(filter: SubjectFilter): StoredMessage | undefined;
+  /** Removes one message; false when it was not there. `erase` overwrites the payload on disk first. */
+  remove(seq: number, options?: { erase?: boolean }): boolean;
+  /** Purge with nats-server semantics; returns how many messages were removed. */
+  purge(options: PurgeOptions): number;
+  /** Messages with seq >= fromSeq matching the filter (a consumer's num_pending). */
+  countPending(filter: SubjectFilter, fromSeq: number): number;
+  /** Live message count per subject, for subjects matching the filter. */
+  subjectCounts(filter: SubjectFilter): Map<string, number>;
+  /** Removed sequences between firstSeq and lastSeq, ascending (StreamInfo deleted details). */
+  deletedSeqs(): number[];
+  state(): StreamStoreState;
+  /** Flushes and releases resources; the store cannot be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** Persisted state of one consumer (positions survive a restart). */
+export type ConsumerStateRecord = {
+  /** Last delivered consumer sequence and its stream sequence. */
+  readonly delivered: { readonly consumerSeq: number; readonly streamSeq: number };
+  /** Ack floor: every consumer/stream seq at or below is acknowledged. */
+  readonly ackFloor: { readonly consumerSeq: number; readonly streamSeq: number };
+  /** Delivered but unacknowledged: stream seq → [consumer seq, delivery timestamp ms]. */
+  readonly pending: readonly (readonly [streamSeq: number, consumerSeq: number, timestampMs: number])[];
+  /** Redelivery counts above 1: stream seq → deliveries. */
+  readonly redelivered: readonly (readonly [streamSeq: number, count: number])[];
+};
+
+/** Everything JetStream persists besides messages: stream and consumer definitions and consumer state. */
+export interface JetStreamStorage {
+  /** Opens (creating if needed) the message store of a stream. `file` data survives restarts; `memory` does not. */
+  openStream(name: string, storage: StorageKind): StreamStore;
+  /** Deletes a stream's messages, metadata and consumers. */
+  deleteStream(name: string): Promise<void>;
+  /** Stream metadata (config JSON + created time), persisted for file streams. */
+  saveStreamMeta(name: string, meta: Record<string, unknown>): Promise<void>;
+  /** Every persisted stream's metadata, for recovery at start. */
+  loadStreamMetas(): Map<string, Record<string, unknown>>;
+  saveConsumerMeta(stream: string, consumer: string, meta: Record<string, unknown>): Promise<void>;
+  loadConsumerMetas(stream: string): Map<string, Record<string, unknown>>;
+  deleteConsumer(stream: string, consumer: string): Promise<void>;
+  /** Consumer positions; may be written often (every ack): implementations batch. */
+  saveConsumerState(stream: string, consumer: string, state: ConsumerStateRecord): void;
+  loadConsumerState(stream: string, consumer: string): ConsumerStateRecord | undefined;
+  /** Resolves when every write so far is durable. */
+  flushed(): Promise<void>;
+  close(): Promise<void>;
+}
