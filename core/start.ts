@@ -1,39 +1,66 @@
-/** Starts a standalone broker: the core server plus monitoring. The one entry the CLIs call. */
+/** Starts a standalone broker: the core server, JetStream and monitoring. The one entry the CLIs call. */
+import { mkdirSync } from 'node:fs';
+import { createConsumerLayer } from './jetstream/consumers.ts';
+import { JetStream } from './jetstream/jetstream.ts';
 import { startMonitor, type Monitor } from './monitor/http.ts';
 import type { ServerOptions } from './server/options.ts';
 import { Server } from './server/server.ts';
+import { LmdbJetStreamStorage } from './store/lmdb/lmdb-jetstream-storage.ts';
 import type { Logger } from './util/logger.ts';
 
 export type Broker = {
   readonly server: Server;
+  readonly jetstream: JetStream | undefined;
   readonly monitor: Monitor | undefined;
-  /** Graceful stop: listeners close, connections flush and close. */
+  /** Graceful stop: listeners close, connections flush and close, JetStream flushes its store. */
   close(): Promise<void>;
 };
 
+async function startJetStream(server: Server, options: ServerOptions, log: Logger): Promise<JetStream> {
+  mkdirSync(options.storeDir, { recursive: true });
+  const storage = LmdbJetStreamStorage.open(options.storeDir);
+  const jetstream = new JetStream({
+    client: server.createInternalClient('jetstream'),
+    storage,
+    log: log.child({ component: 'jetstream' }),
+    storeDir: options.storeDir,
+    payloadBytesMax: options.payloadBytesMax,
+  });
+  jetstream.consumers = createConsumerLayer(jetstream);
+  await jetstream.start();
+  return jetstream;
+}
+
 export async function startBroker(options: { options: ServerOptions; log: Logger }): Promise<Broker> {
   const server = new Server(options);
-  await server.start();
+  let jetstream: JetStream | undefined;
   let monitor: Monitor | undefined;
   try {
+    // JetStream recovers its streams before clients can connect and publish.
+    if (options.options.isJetStreamEnabled) jetstream = await startJetStream(server, options.options, options.log);
+    await server.start();
     if (options.options.httpPort !== undefined) {
       monitor = await startMonitor({
         server,
+        jetstream,
         host: options.options.httpHost,
         port: options.options.httpPort,
         log: options.log.child({ component: 'monitor' }),
       });
     }
   } catch (err) {
-    await server.shutdown();
+    await server.shutdown().catch(() => undefined);
+    await jetstream?.stop().catch(() => undefined);
     throw err;
   }
   return {
     server,
+    jetstream,
     monitor,
     async close() {
       await monitor?.close();
       await server.shutdown();
+      await jetstream?.stop();
     },
   };
 }

@@ -23,19 +23,28 @@ function reportFailure(message: string | undefined, err: Error | undefined): voi
 }
 
 /**
- * `canopy server` loads only what the broker needs (the client and bench
- * commands pull in the NATS client and progress bars: memory a gateway should
+ * `canopy server` loads only what the broker needs (the client, JetStream and
+ * bench commands pull in the NATS clients and progress bars: memory a gateway should
  * not pay for). Every other invocation, --help included, sees every command.
  */
 async function loadCommands(): Promise<CommandModule[]> {
   if (process.argv[2] === 'server') return [serverCommand];
-  const [clients, bench] = await Promise.all([import('./cli/client-commands.ts'), import('./bench/bench-command.ts')]);
+  const [clients, streams, consumers, kv, bench] = await Promise.all([
+    import('./cli/client-commands.ts'),
+    import('./cli/stream-commands.ts'),
+    import('./cli/consumer-commands.ts'),
+    import('./cli/kv-commands.ts'),
+    import('./bench/bench-command.ts'),
+  ]);
   return [
     serverCommand,
     clients.pubCommand,
     clients.subCommand,
     clients.reqCommand,
     clients.replyCommand,
+    streams.streamCommand,
+    consumers.consumerCommand,
+    kv.kvCommand,
     bench.benchCommand,
   ] as CommandModule[];
 }

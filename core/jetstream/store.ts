@@ -25,7 +25,7 @@ export type StoredMessage = {
   readonly timestampNs: bigint;
 };
 
-/** What to append: the store assigns the sequence. */
+/** What to append: the store assigns the sequence. The store copies the buffers; an empty header block is stored as none. */
 export type NewMessage = {
   readonly subject: string;
   readonly headers: Buffer | undefined;
@@ -39,26 +39,39 @@ export type SubjectFilter = string | readonly string[];
 /** StreamState as nats-server reports it (NATS-SPEC.md §2.4), in store terms. */
 export type StreamStoreState = {
   readonly messages: number;
-  /** nats-server's accounting: per message, subject + headers + payload + 16 bytes of overhead… (see implementation note). */
+  /**
+   * nats-server's per-message accounting (core/store/accounting.ts), summed over live messages:
+   * file storage (filestore.go fileStoreMsgSize): 22 + subject + payload + 8, plus 4 + headers when there are headers;
+   * memory storage (memstore.go memStoreMsgSize): subject + headers + payload + 16.
+   */
   readonly bytes: number;
   /** First live sequence; lastSeq + 1 when empty after a purge; 0 for a new empty stream. */
   readonly firstSeq: number;
   readonly firstTimestampNs: bigint;
+  /** Never decreases: removing the last message keeps it (the next append gets lastSeq + 1). */
   readonly lastSeq: number;
   readonly lastTimestampNs: bigint;
-  /** Sequences between firstSeq and lastSeq that were removed. */
+  /** Sequences between firstSeq and lastSeq that were removed (a removed last message included); 0 when empty. */
   readonly numDeleted: number;
   /** Distinct subjects with at least one live message. */
   readonly numSubjects: number;
 };
 
-/** The options of a purge request (`$JS.API.STREAM.PURGE`), nats-server semantics. */
+/**
+ * The options of a purge request (`$JS.API.STREAM.PURGE`), nats-server semantics
+ * (server/filestore.go PurgeEx; details in core/store/purge-plan.ts):
+ * - none (or subject `>`): remove everything; lastSeq stays, firstSeq = lastSeq + 1;
+ * - `seq > 1` without subject: compact, i.e. remove everything below seq (`keep` is then
+ *   ignored); a seq beyond lastSeq + 1 sets firstSeq = seq, lastSeq = seq - 1;
+ * - otherwise: remove matching messages oldest first, only below `seq` when `seq > 1`,
+ *   at most (matching - keep) of them when `keep > 0`.
+ */
 export type PurgeOptions = {
-  /** Only messages whose subject matches this filter. */
+  /** Only messages whose subject matches this filter (wildcards allowed; '' and '>' mean all). */
   readonly subject?: string;
-  /** Remove messages with seq < this (not including it). */
+  /** Remove messages with seq < this (not including it); 0 and 1 mean no bound. */
   readonly seq?: number;
-  /** Keep this many of the newest (matching) messages. */
+  /** Keep this many of the newest matching messages (live messages, not sequences). */
   readonly keep?: number;
 };
 
@@ -91,9 +104,15 @@ export interface StreamStore {
    * Appends a message with sequence lastSeq + 1 and returns that sequence. Visible to
    * every read at once; durable once a later `flushed()` resolves. Throws StoreError
    * (`full`, `closed`) when it cannot be taken; the sequence is then not used.
+   * A commit that fails later rejects `flushed()` instead, and its appends disappear;
+   * their sequences are never handed out again (they read as deleted).
    */
   append(message: NewMessage): number;
-  /** Resolves when everything written so far is on disk; rejects with a StoreError when a write failed. */
+  /**
+   * Resolves when every write made before the call (appends, removes, purges) is on disk.
+   * Rejects with StoreError `full` or `io` when the commit holding them failed; the store
+   * then shows exactly what is on disk (those writes are undone in memory too).
+   */
   flushed(): Promise<void>;
   /** The message at `seq`, or undefined when absent. Throws StoreError `corrupt` on a checksum failure. */
   load(seq: number): StoredMessage | undefined;
@@ -101,7 +120,11 @@ export interface StreamStore {
   loadNext(filter: SubjectFilter, fromSeq: number): StoredMessage | undefined;
   /** The newest message whose subject matches the filter (literal or wildcard). */
   loadLast(filter: SubjectFilter): StoredMessage | undefined;
-  /** Removes one message; false when it was not there. `erase` overwrites the payload on disk first. */
+  /**
+   * Removes one message; false when it was not there. `erase` overwrites headers and payload
+   * with random bytes before deleting (the LMDB store: in the transaction that deletes it;
+   * LMDB keeps the page the record was on, freed, until it reuses it).
+   */
   remove(seq: number, options?: { erase?: boolean }): boolean;
   /** Purge with nats-server semantics; returns how many messages were removed. */
   purge(options: PurgeOptions): number;
@@ -130,18 +153,21 @@ export type ConsumerStateRecord = {
 
 /** Everything JetStream persists besides messages: stream and consumer definitions and consumer state. */
 export interface JetStreamStorage {
-  /** Opens (creating if needed) the message store of a stream. `file` data survives restarts; `memory` does not. */
+  /**
+   * Opens (creating if needed) the message store of a stream; the same instance while it is open.
+   * `file` data survives restarts; a `memory` stream, its metadata and its consumers do not.
+   */
   openStream(name: string, storage: StorageKind): StreamStore;
   /** Deletes a stream's messages, metadata and consumers. */
   deleteStream(name: string): Promise<void>;
-  /** Stream metadata (config JSON + created time), persisted for file streams. */
+  /** Stream metadata (config JSON + created time), persisted for file streams; resolves once durable. */
   saveStreamMeta(name: string, meta: Record<string, unknown>): Promise<void>;
   /** Every persisted stream's metadata, for recovery at start. */
   loadStreamMetas(): Map<string, Record<string, unknown>>;
   saveConsumerMeta(stream: string, consumer: string, meta: Record<string, unknown>): Promise<void>;
   loadConsumerMetas(stream: string): Map<string, Record<string, unknown>>;
   deleteConsumer(stream: string, consumer: string): Promise<void>;
-  /** Consumer positions; may be written often (every ack): implementations batch. */
+  /** Consumer positions; may be written often (every ack): only the latest per consumer is written, with the next commit (`flushed()` covers it). */
   saveConsumerState(stream: string, consumer: string, state: ConsumerStateRecord): void;
   loadConsumerState(stream: string, consumer: string): ConsumerStateRecord | undefined;
   /** Resolves when every write so far is durable. */

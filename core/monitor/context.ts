@@ -1,7 +1,8 @@
 /**
- * What every endpoint builder reads: the server (read-only), the monitor's own
- * listen address and request counters, and the process sampler.
+ * What every endpoint builder reads: the server and JetStream (read-only), the
+ * monitor's own listen address and request counters, and the process sampler.
  */
+import type { JetStream } from '../jetstream/jetstream.ts';
 import type { Server } from '../server/server.ts';
 import type { ProcessUsage } from './process-usage.ts';
 
@@ -14,6 +15,7 @@ export const MonitorPath = {
   /** nats-server serves the same handler here and counts it as `/subsz`. */
   subscriptionsz: '/subscriptionsz',
   healthz: '/healthz',
+  jsz: '/jsz',
   /** canopy's own: Prometheus text (nats-server has no /metrics). */
   metrics: '/metrics',
 } as const;
@@ -21,6 +23,8 @@ export type MonitorPath = (typeof MonitorPath)[keyof typeof MonitorPath];
 
 export type MonitorContext = {
   readonly server: Server;
+  /** The server's JetStream; undefined when JetStream is off (then /jsz reports `disabled`). */
+  readonly jetstream: JetStream | undefined;
   /** Host the monitor listens on (varz `http_host`). */
   readonly httpHost: string;
   /** Port the monitor is bound to (varz `http_port`). */

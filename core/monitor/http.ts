@@ -12,15 +12,17 @@
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { JetStream } from '../jetstream/jetstream.ts';
 import type { Server } from '../server/server.ts';
 import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
+import { handleJsz } from './jsz.ts';
 import type { MetricsExporter } from './metrics.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { MonitorRequestError } from './query.ts';
-import { jsonResponse, type MonitorResponse } from './response.ts';
+import { encodeJson, jsonResponse, type MonitorResponse } from './response.ts';
 import { handleSubsz } from './subsz.ts';
 import { handleVarz } from './varz.ts';
 
@@ -38,11 +40,13 @@ type Handler = (context: MonitorContext, query: URLSearchParams) => MonitorRespo
 const JSONP_CALLBACK_PATTERN = /^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$/;
 
 /**
- * Starts the monitoring listener for `server` on `host:port` (port 0 picks a
- * free port). Rejects when the port cannot be bound.
+ * Starts the monitoring listener for `server` (and its `jetstream`, when on)
+ * on `host:port` (port 0 picks a free port). Rejects when the port cannot be bound.
  */
 export async function startMonitor(options: {
   server: Server;
+  /** Read by /jsz, /varz `jetstream`, /healthz and /metrics; absent = JetStream off. */
+  jetstream?: JetStream | undefined;
   host: string;
   port: number;
   log: Logger;
@@ -62,6 +66,7 @@ export async function startMonitor(options: {
   const port = (httpServer.address() as AddressInfo).port;
   context = {
     server,
+    jetstream: options.jetstream,
     httpHost: host,
     httpPort: port,
     httpRequestCounts: new Map(),
@@ -96,6 +101,7 @@ function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<stri
     [MonitorPath.subsz, handleSubsz],
     [MonitorPath.subscriptionsz, handleSubsz],
     [MonitorPath.healthz, handleHealthz],
+    [MonitorPath.jsz, handleJsz],
     [MonitorPath.metrics, (context) => handleMetrics(context, metrics)],
   ]);
 }
@@ -145,7 +151,7 @@ function writeResponse(
     contentType = result.contentType;
     body = result.text;
   } else {
-    const json = result.isCompact === true ? JSON.stringify(result.body) : JSON.stringify(result.body, null, 2);
+    const json = encodeJson(result.body, result.isCompact === true);
     if (callback !== '' && JSONP_CALLBACK_PATTERN.test(callback)) {
       contentType = 'application/javascript';
       body = `${callback}(${json})`;
@@ -169,6 +175,7 @@ function handleRoot(context: MonitorContext): MonitorResponse {
   countRequest(context, MonitorPath.root);
   const links = [
     ['General', MonitorPath.varz],
+    ['JetStream', MonitorPath.jsz],
     ['Connections', MonitorPath.connz],
     ['Subscriptions', MonitorPath.subsz],
     ['Health Probe', MonitorPath.healthz],

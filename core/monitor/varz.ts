@@ -4,17 +4,27 @@
  * nats-server parity: server/monitor.go `Varz` (2.10 field set and order) and
  * `createVarz`/`updateVarzRuntimeFields`. Go's `omitempty` has no effect on
  * struct-valued fields, so `cluster`, `gateway`, `leaf`, `mqtt`, `websocket`
- * and `jetstream` are always present, as `{}` when the feature is off; with
- * JetStream disabled nats-server leaves `jetstream.config`/`stats` out (nil
- * pointers), so `jetstream` is `{}` until canopy's JetStream lands.
+ * and `jetstream` are always present, as `{}` when the feature is off. With
+ * JetStream on, `jetstream` is nats-server's `JetStreamVarz` as
+ * updateJszVarz fills it on a single server: `config`, `stats` and `limits`
+ * (no `meta`); with JetStream off the pointers are nil and it stays `{}`.
  */
 import { ADVERTISED_NATS_VERSION } from '../server/server.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { formatGoTime, formatUptime, msToGoDurationJson } from './format.ts';
+import { jetStreamConfigJson, jetStreamStatsJson, type JetStreamConfigJson, type JetStreamStatsJson } from './jsz.ts';
 import { jsonResponse, type MonitorResponse } from './response.ts';
 
 /** nats-server's default `tls_timeout` in seconds (canopy has no TLS; the field is always there). */
 const TLS_TIMEOUT_SECONDS = 2;
+
+/** nats-server `JetStreamVarz`: empty when JetStream is off. */
+export type JetStreamVarz = {
+  config?: JetStreamConfigJson;
+  stats?: JetStreamStatsJson;
+  /** nats-server `JSLimitOpts`: no server-wide JetStream limits are configured, so `{}`. */
+  limits?: Record<string, never>;
+};
 
 /** The /varz document. Field names and order as nats-server writes them. */
 export type Varz = {
@@ -48,7 +58,7 @@ export type Varz = {
   mqtt: Record<string, never>;
   /** `{host, port, no_tls}` when the WebSocket listener is on (canopy serves plain ws), else `{}`. */
   websocket: { host?: string; port?: number; no_tls?: boolean };
-  jetstream: Record<string, never>;
+  jetstream: JetStreamVarz;
   /** Seconds (float). */
   tls_timeout: number;
   /** Go time.Duration: nanoseconds. */
@@ -119,7 +129,10 @@ export function buildVarz(context: MonitorContext, nowMs: number = Date.now()): 
       addresses.websocketPort === undefined
         ? {}
         : { host: options.websocketHost, port: addresses.websocketPort, no_tls: true },
-    jetstream: {},
+    jetstream:
+      context.jetstream === undefined
+        ? {}
+        : { config: jetStreamConfigJson(context.jetstream), stats: jetStreamStatsJson(context.jetstream), limits: {} },
     tls_timeout: TLS_TIMEOUT_SECONDS,
     write_deadline: msToGoDurationJson(options.writeDeadlineMs),
     start: formatGoTime(server.startMs),

@@ -6,6 +6,7 @@
 import { isValidSubject } from '../subjects/subject.ts';
 import type { Sublist } from '../subjects/sublist.ts';
 import { assert } from '../util/assert.ts';
+import { deliverAs } from './deliver-as.ts';
 import { routeMessage } from './router.ts';
 import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
@@ -48,6 +49,14 @@ export class InternalClient implements SubscriptionOwner {
   /** Publishes as the server: no echo rules, no no-responders. Returns the number of deliveries. */
   publish(subject: string, reply: string, headerBytes: number, data: Buffer): number {
     return routeMessage(this.#sublist, undefined, subject, reply, headerBytes, data);
+  }
+
+  /**
+   * Delivers to the subscribers of `target` with `subject` as the MSG subject (a JetStream
+   * consumer's data message, NATS-SPEC.md §4.2). Returns the number of deliveries.
+   */
+  publishAs(target: string, subject: string, reply: string, headerBytes: number, data: Buffer): number {
+    return deliverAs(this.#sublist, target, subject, reply, headerBytes, data);
   }
 
   /** True when some subscription would receive a message on `subject` (e.g. a push consumer's deliver subject). */

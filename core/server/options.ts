@@ -48,6 +48,8 @@ export type ServerOptions = {
   readonly authTimeoutMs: number;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
+  /** JetStream on (streams stored under storeDir). */
+  readonly isJetStreamEnabled: boolean;
 };
 
 /** A bad flag or config value: one line naming the key and what is allowed. */
@@ -61,7 +63,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level';
+type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool';
 
 type OptionSpec = {
   readonly kind: Kind;
@@ -83,6 +85,7 @@ export const SERVER_OPTION_SPECS = {
   http_host: { kind: 'string', describe: 'monitoring listen address' },
   websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
   websocket_host: { kind: 'string', describe: 'WebSocket listen address' },
+  jetstream: { kind: 'bool', alias: 'js', describe: 'enable JetStream (true or false)' },
   store_dir: { kind: 'string', alias: 'sd', describe: 'JetStream data directory' },
   log_level: { kind: 'log_level', describe: `log level: ${LogLevel.join(', ')}` },
   max_payload: { kind: 'size', min: 1, max: PAYLOAD_BYTES_CEILING, describe: 'largest message payload in bytes (e.g. 1048576 or "1MB")' },
@@ -117,6 +120,7 @@ export const DEFAULT_SERVER_CONFIG = {
   http_host: '0.0.0.0',
   websocket_port: 8080,
   websocket_host: '0.0.0.0',
+  jetstream: 'true',
   store_dir: './data',
   log_level: 'info',
   max_payload: PAYLOAD_BYTES_MAX,
@@ -173,6 +177,11 @@ function coerceOption(key: ServerOptionKey, value: unknown): string | number {
     case 'string':
       if (typeof value !== 'string') throw new ConfigError(key, `must be a string (got ${describeValue(value)})`);
       return value;
+    case 'bool':
+      // A bare flag (`--jetstream`) arrives as ''.
+      if (value === true || value === 'true' || value === '') return 'true';
+      if (value === false || value === 'false') return 'false';
+      throw new ConfigError(key, `must be true or false (got ${describeValue(value)})`);
     case 'log_level':
       if (typeof value !== 'string' || !(LogLevel as readonly string[]).includes(value)) {
         throw new ConfigError(key, `must be one of ${LogLevel.join(', ')} (got ${describeValue(value)})`);
@@ -268,5 +277,6 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
     authTimeoutMs: num('auth_timeout'),
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
+    isJetStreamEnabled: str('jetstream') === 'true',
   };
 }

@@ -91,6 +91,7 @@ export class Server implements ConnectionHost {
       port: this.#addresses?.port ?? this.options.port,
       headers: true,
       max_payload: this.options.payloadBytesMax,
+      ...(this.options.isJetStreamEnabled ? { jetstream: true } : {}),
     };
   }
 

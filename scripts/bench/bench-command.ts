@@ -1,5 +1,5 @@
 /**
- * `canopy bench pub|sub|pubsub|request <subject>`: a load generator in the spirit
+ * `canopy bench pub|sub|pubsub|request|js-pub|js-pub-sync|js-fetch|js-e2e <subject>`: a load generator in the spirit
  * of `nats bench`, on the official nats.js client, against any NATS server. The
  * workloads live in workloads.ts (the compare script runs the same functions in
  * separate processes); this file only parses flags, draws a progress bar on a
@@ -9,8 +9,21 @@ import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
 import { addServerFlag, CliError, describeError, isNoRespondersError, parseServerUrls, readIntegerFlag, readStringFlag } from '../cli/client-connection.ts';
+import { readChoiceFlag } from '../cli/stream-commands.ts';
 import {
   CLIENTS_MAX,
+  connectBenchClient,
+  createBenchConsumer,
+  deleteBenchStream,
+  JS_E2E_RATE_DEFAULT,
+  JS_FETCH_BATCH_DEFAULT,
+  JS_PENDING_ACKS_DEFAULT,
+  jsEndToEndOnConnection,
+  jsFetchOnConnection,
+  jsPublishOnConnection,
+  jsPublishSyncOnConnection,
+  prepareBenchStream,
+  type JsStorage,
   PAYLOAD_BYTES_DEFAULT,
   PAYLOAD_BYTES_MAX,
   publishWorkload,
@@ -266,15 +279,181 @@ const benchRequestCommand: CommandModule = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------
+// JetStream: each run makes its own stream (marked as a bench stream) and deletes it unless --keep.
+
+export const BENCH_STREAM_DEFAULT = 'canopy-bench';
+export const JS_PENDING_ACKS_MAX = 100_000;
+export const JS_RATE_MAX = 1_000_000;
+const JS_SYNC_WARMUP_MSGS = 20;
+const BENCH_CONSUMER = 'canopy-bench';
+const STORAGES: readonly JsStorage[] = ['file', 'memory'];
+
+type JsBenchOptions = BenchOptions & { readonly stream: string; readonly storage: JsStorage; readonly isKeeping: boolean };
+
+function addJsBenchFlags<T>(yargs: Argv<T>, msgsDefault: number): Argv<T> {
+  return addBenchFlags(yargs, { hasPublishers: false, hasSubscribers: false })
+    .option('msgs', { type: 'number', default: msgsDefault, describe: 'messages to publish' })
+    .option('stream', { type: 'string', default: BENCH_STREAM_DEFAULT, describe: 'stream to create for the run (an earlier bench stream of that name is replaced)' })
+    .option('storage', { type: 'string', default: 'file', describe: 'file or memory' })
+    .option('keep', { type: 'boolean', describe: 'keep the stream afterwards' }) as Argv<T>;
+}
+
+function parseJsBenchOptions(argv: Record<string, unknown>): JsBenchOptions {
+  const stream = readStringFlag(argv, 'stream') ?? BENCH_STREAM_DEFAULT;
+  if (stream === '' || /[\s.*>\\/]/.test(stream)) throw new ConfigError('stream', `${JSON.stringify(stream)} is not a stream name`);
+  return {
+    ...parseBenchOptions(argv),
+    stream,
+    storage: readChoiceFlag(argv, 'storage', STORAGES) ?? 'file',
+    isKeeping: argv['keep'] === true,
+  };
+}
+
+function printJsHeadline(mode: string, options: JsBenchOptions, detail: string): void {
+  process.stdout.write(
+    `canopy bench ${mode} ${JSON.stringify(options.subject)}: ${formatInteger(options.msgs)} msgs of ${options.sizeBytes} B, ${detail}, ` +
+      `stream ${options.stream} (${options.storage}), ${options.url}\n\n`,
+  );
+}
+
+/** Connects, makes the bench stream, runs `body`, deletes the stream (unless --keep), closes. */
+async function withBenchStream(options: JsBenchOptions, body: (nc: Awaited<ReturnType<typeof connectBenchClient>>) => Promise<void>): Promise<void> {
+  const nc = await connectBenchClient(options.url, 'canopy-bench-js');
+  try {
+    await prepareBenchStream({ nc, stream: options.stream, subject: options.subject, storage: options.storage });
+    try {
+      await body(nc);
+    } finally {
+      if (!options.isKeeping) await deleteBenchStream(nc, options.stream).catch(() => {});
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+const benchJsPubCommand: CommandModule = {
+  command: 'js-pub <subject>',
+  describe: `JetStream async publish: up to --pending PubAcks outstanding (js.publish(), or --lean)`,
+  builder: (yargs) =>
+    addJsBenchFlags(yargs, BENCH_MSGS_DEFAULT)
+      .option('pending', { type: 'number', default: JS_PENDING_ACKS_DEFAULT, describe: 'PubAcks outstanding at most' })
+      .option('lean', { type: 'boolean', describe: 'core publish with one reply subject counting PubAcks, not js.publish()' }),
+  handler: async (argv) => {
+    const args = argv as Record<string, unknown>;
+    const options = parseJsBenchOptions(args);
+    const maxPending = readIntegerFlag(args, 'pending', { min: 1, max: JS_PENDING_ACKS_MAX });
+    const isLean = args['lean'] === true;
+    await runBench(async () => {
+      await withBenchStream(options, async (nc) => {
+        const progress = startProgress('js publish', options.msgs);
+        const result = await jsPublishOnConnection({ nc, subject: options.subject, msgs: options.msgs, sizeBytes: options.sizeBytes, maxPending, isLean, onProgress: progress.update });
+        progress.stop();
+        printJsHeadline('js-pub', options, `${formatInteger(maxPending)} PubAcks outstanding, ${isLean ? 'lean (core publish + one reply subject)' : 'js.publish()'}`);
+        printTable(THROUGHPUT_HEADER, [throughputRow(isLean ? 'js-pub lean' : 'js-pub', 1, result)]);
+      });
+    });
+  },
+};
+
+const benchJsPubSyncCommand: CommandModule = {
+  command: 'js-pub-sync <subject>',
+  describe: 'JetStream publish, one at a time (each PubAck awaited): latency percentiles',
+  builder: (yargs) => addJsBenchFlags(yargs, 5000),
+  handler: async (argv) => {
+    const options = parseJsBenchOptions(argv as Record<string, unknown>);
+    await runBench(async () => {
+      await withBenchStream(options, async (nc) => {
+        const progress = startProgress('js publish', options.msgs);
+        const result = await jsPublishSyncOnConnection({ nc, subject: options.subject, msgs: options.msgs, sizeBytes: options.sizeBytes, warmupMsgs: JS_SYNC_WARMUP_MSGS, onProgress: progress.update });
+        progress.stop();
+        printJsHeadline('js-pub-sync', options, 'one PubAck awaited at a time');
+        printTable(['publishes', 'elapsed', 'msg/s', 'min µs', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs'], [latencyRow(result)]);
+      });
+    });
+  },
+};
+
+const benchJsFetchCommand: CommandModule = {
+  command: 'js-fetch <subject>',
+  describe: 'JetStream pull drain: fill the stream, then fetch --batch at a time with explicit acks',
+  builder: (yargs) =>
+    addJsBenchFlags(yargs, BENCH_MSGS_DEFAULT).option('batch', { type: 'number', default: JS_FETCH_BATCH_DEFAULT, describe: 'messages per fetch' }),
+  handler: async (argv) => {
+    const args = argv as Record<string, unknown>;
+    const options = parseJsBenchOptions(args);
+    const batch = readIntegerFlag(args, 'batch', { min: 1, max: JS_PENDING_ACKS_MAX });
+    await runBench(async () => {
+      await withBenchStream(options, async (nc) => {
+        const fillProgress = startProgress('fill', options.msgs);
+        const fill = await jsPublishOnConnection({
+          nc,
+          subject: options.subject,
+          msgs: options.msgs,
+          sizeBytes: options.sizeBytes,
+          maxPending: JS_PENDING_ACKS_DEFAULT,
+          isLean: true,
+          onProgress: fillProgress.update,
+        });
+        fillProgress.stop();
+        await createBenchConsumer({ nc, stream: options.stream, consumer: BENCH_CONSUMER });
+        const progress = startProgress('fetch', options.msgs);
+        const result = await jsFetchOnConnection({ nc, stream: options.stream, consumer: BENCH_CONSUMER, msgs: options.msgs, batch, onProgress: progress.update });
+        progress.stop();
+        if (!result.isComplete) process.stderr.write(`canopy bench: only ${formatInteger(result.msgs)} of ${formatInteger(options.msgs)} messages arrived\n`);
+        printJsHeadline('js-fetch', options, `fetch ${batch}, explicit ack`);
+        printTable(THROUGHPUT_HEADER, [throughputRow('fill (lean publish)', 1, fill), throughputRow('fetch + ack', 1, result)]);
+      });
+    });
+  },
+};
+
+const benchJsE2eCommand: CommandModule = {
+  command: 'js-e2e <subject>',
+  describe: 'JetStream end to end: publish at --rate msg/s to a pull consumer; latency percentiles',
+  builder: (yargs) =>
+    addJsBenchFlags(yargs, 10_000).option('rate', { type: 'number', default: JS_E2E_RATE_DEFAULT, describe: 'messages per second' }),
+  handler: async (argv) => {
+    const args = argv as Record<string, unknown>;
+    const options = parseJsBenchOptions(args);
+    const ratePerSec = readIntegerFlag(args, 'rate', { min: 1, max: JS_RATE_MAX });
+    if (options.sizeBytes < 8) throw new ConfigError('size', 'end-to-end payloads carry an 8-byte timestamp: at least 8');
+    await runBench(async () => {
+      await withBenchStream(options, async (nc) => {
+        await createBenchConsumer({ nc, stream: options.stream, consumer: BENCH_CONSUMER });
+        const progress = startProgress('deliver', options.msgs);
+        const result = await jsEndToEndOnConnection({
+          nc,
+          stream: options.stream,
+          consumer: BENCH_CONSUMER,
+          subject: options.subject,
+          msgs: options.msgs,
+          sizeBytes: options.sizeBytes,
+          ratePerSec,
+          onProgress: progress.update,
+        });
+        progress.stop();
+        if (result.received < options.msgs) process.stderr.write(`canopy bench: only ${formatInteger(result.received)} of ${formatInteger(options.msgs)} messages arrived\n`);
+        printJsHeadline('js-e2e', options, `${formatInteger(ratePerSec)} msg/s to a pull consumer`);
+        printTable(['received', 'elapsed', 'msg/s', 'min µs', 'p50 µs', 'p90 µs', 'p99 µs', 'max µs'], [latencyRow(result)]);
+      });
+    });
+  },
+};
+
 export const benchCommand: CommandModule = {
   command: 'bench',
-  describe: 'measure a server: bench pub|sub|pubsub|request <subject>',
+  describe: 'measure a server: bench pub|sub|pubsub|request|js-pub|js-pub-sync|js-fetch|js-e2e <subject>',
   builder: (yargs) =>
     yargs
       .command(benchPubCommand)
       .command(benchSubCommand)
       .command(benchPubSubCommand)
       .command(benchRequestCommand)
-      .demandCommand(1, 'name a bench mode: pub, sub, pubsub or request'),
+      .command(benchJsPubCommand)
+      .command(benchJsPubSyncCommand)
+      .command(benchJsFetchCommand)
+      .command(benchJsE2eCommand)
+      .demandCommand(1, 'name a bench mode: pub, sub, pubsub, request, js-pub, js-pub-sync, js-fetch or js-e2e'),
   handler: () => {},
 };

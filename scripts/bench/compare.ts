@@ -6,16 +6,25 @@
  * See scripts/bench/README.md for what each scenario means and the targets.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { WorkerArgs, WorkerMessage } from './worker.ts';
-import type { LatencyResult, SubscribeResult, ThroughputResult } from './workloads.ts';
+import type { JsEndToEndResult, JsFetchResult, WorkerArgs, WorkerMessage } from './worker.ts';
+import {
+  connectBenchClient,
+  deleteBenchStream,
+  JS_E2E_RATE_DEFAULT,
+  JS_FETCH_BATCH_DEFAULT,
+  JS_PENDING_ACKS_DEFAULT,
+  type LatencyResult,
+  type SubscribeResult,
+  type ThroughputResult,
+} from './workloads.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = resolve(BENCH_DIR, '../..');
@@ -36,12 +45,26 @@ const KILL_GRACE_MS = 2000;
 const OUTPUT_TAIL_LINES = 20;
 const FAN_OUT_SUBSCRIBERS = 4;
 const QUEUE_SUBSCRIBERS = 4;
+const JS_SYNC_WARMUP_MSGS = 50;
+/** Time for the store to settle (write-back) before `du` reads it. */
+const DISK_SETTLE_MS = 1000;
+const DISK_PER_MSGS = 1_000_000;
 
 type CompareOptions = {
   readonly rounds: number;
   readonly msgs: number;
   readonly requests: number;
   readonly sizeBytes: number;
+  /** Messages per JetStream throughput run (js-pub, js-pub-lean, js-fetch). */
+  readonly jsMsgs: number;
+  /** Awaited publishes per js-pub-sync run. */
+  readonly jsSyncMsgs: number;
+  /** Messages per js-e2e run, published at JS_E2E_RATE_DEFAULT msg/s. */
+  readonly e2eMsgs: number;
+  /** Messages stored for the disk figure (scaled to 1 M). */
+  readonly diskMsgs: number;
+  readonly scenarioIds: ReadonlySet<ScenarioId>;
+  readonly serverNames: readonly ServerName[];
   readonly isRecording: boolean;
 };
 
@@ -58,6 +81,15 @@ function track(child: ChildProcess): ChildProcess {
 
 function killAllChildren(): void {
   for (const child of children) child.kill('SIGKILL');
+  removeStoreDirs();
+}
+
+/** JetStream store dirs of the servers under test, removed on every exit path. */
+const storeDirs = new Set<string>();
+
+function removeStoreDirs(): void {
+  for (const dir of storeDirs) rmSync(dir, { recursive: true, force: true });
+  storeDirs.clear();
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -215,6 +247,8 @@ type RunningServer = {
   readonly url: string;
   readonly child: ChildProcess;
   readonly idleRssBytes: number;
+  /** JetStream's store directory (a temp dir). */
+  readonly storeDir: string;
 };
 
 /**
@@ -235,14 +269,21 @@ function buildCanopy(): void {
 async function startServer(name: ServerName): Promise<RunningServer> {
   const port = await freePort();
   const monitorPort = await freePort();
+  const storeDir = mkdtempSync(join(tmpdir(), `bench-compare-${name}-`));
+  storeDirs.add(storeDir);
   const child = track(
     name === 'canopy'
       ? spawn(
           process.execPath,
-          [...CANOPY_NODE_FLAGS, 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '--websocket_port', '0', '--log_level', 'warn'],
+          [
+            ...CANOPY_NODE_FLAGS,
+            'dist/canopy.mjs',
+            'server',
+            ...['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '--websocket_port', '0', '--log_level', 'warn', '--store_dir', storeDir],
+          ],
           { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
         )
-      : spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      : spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir], { stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   const tail = captureTail(child);
   const pid = child.pid;
@@ -257,7 +298,7 @@ async function startServer(name: ServerName): Promise<RunningServer> {
     await new Promise((resolveWait) => setTimeout(resolveWait, 100));
   }
   await new Promise((resolveWait) => setTimeout(resolveWait, IDLE_SETTLE_MS));
-  return { name, pid, url: `nats://127.0.0.1:${port}`, child, idleRssBytes: readMemoryBytes(pid).rssBytes };
+  return { name, pid, url: `nats://127.0.0.1:${port}`, child, idleRssBytes: readMemoryBytes(pid).rssBytes, storeDir };
 }
 
 /** RSS of an idle bare Node.js process: what canopy's figure contains before any canopy code. */
@@ -337,12 +378,13 @@ function startWorker(args: WorkerArgs): Worker {
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
-type ScenarioId = 'publish' | 'pubsub' | 'fanout' | 'queue' | 'request';
+const SCENARIO_IDS = ['publish', 'pubsub', 'fanout', 'queue', 'request', 'js-pub', 'js-pub-lean', 'js-pub-sync', 'js-fetch', 'js-e2e'] as const;
+type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 type Measurement = {
-  /** msg/s for throughput scenarios; p50 µs for request-reply. */
+  /** msg/s for throughput scenarios; p50 µs for latency scenarios. */
   readonly value: number;
-  /** p99 µs for request-reply. */
+  /** p99 µs for latency scenarios. */
   readonly p99Us?: number;
   /** Server CPU (user + system) per published message or per request, µs. */
   readonly cpuPerMsgUs: number;
@@ -353,7 +395,12 @@ type Measurement = {
 type Scenario = {
   readonly id: ScenarioId;
   readonly title: string;
-  readonly unit: string;
+  /** throughput: `value` is msg/s; latency: `value` is p50 µs and `p99Us` is set. */
+  readonly kind: 'throughput' | 'latency';
+  /** Throughput: ratio at least this; latency: p50 / p99 ratios at most these. None for the JetStream rows yet. */
+  readonly target?: { readonly atLeast: number } | { readonly p50AtMost: number; readonly p99AtMost: number };
+  /** For latency rows: how many samples each run takes, shown in the title. */
+  samples?(options: CompareOptions): number;
   run(server: RunningServer, options: CompareOptions, round: number): Promise<Measurement>;
 };
 
@@ -401,7 +448,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     id: 'publish',
     title: 'core publish only (1 publisher, no subscriber)',
-    unit: 'msg/s',
+    kind: 'throughput',
+    target: { atLeast: 0.9 },
     async run(server, options, round) {
       const publisher = startWorker({ role: 'publish', url: server.url, subject: `compare.publish.${round}`, msgs: options.msgs, sizeBytes: options.sizeBytes });
       try {
@@ -419,7 +467,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     id: 'pubsub',
     title: 'core pub→sub, publisher and subscriber in separate processes (delivered msg/s)',
-    unit: 'msg/s',
+    kind: 'throughput',
+    target: { atLeast: 0.8 },
     async run(server, options, round) {
       const { subscribe, cpuUs } = await runDelivery(server, options, { subject: `compare.pubsub.${round}`, clients: 1, expectedMsgs: options.msgs });
       return { value: subscribe.msgsPerSec, cpuPerMsgUs: cpuUs / options.msgs, ...optionalShortfall(subscribe) };
@@ -428,7 +477,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     id: 'fanout',
     title: `core fan-out, 1 publisher → ${FAN_OUT_SUBSCRIBERS} subscribers (published msg/s)`,
-    unit: 'msg/s',
+    kind: 'throughput',
+    target: { atLeast: 0.7 },
     async run(server, options, round) {
       const { subscribe, cpuUs } = await runDelivery(server, options, {
         subject: `compare.fanout.${round}`,
@@ -441,7 +491,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     id: 'queue',
     title: `core queue group of ${QUEUE_SUBSCRIBERS} (delivered msg/s)`,
-    unit: 'msg/s',
+    kind: 'throughput',
+    target: { atLeast: 0.8 },
     async run(server, options, round) {
       const { subscribe, cpuUs } = await runDelivery(server, options, {
         subject: `compare.queue.${round}`,
@@ -455,7 +506,9 @@ const SCENARIOS: readonly Scenario[] = [
   {
     id: 'request',
     title: 'request-reply, sequential, replier in another process',
-    unit: 'µs',
+    kind: 'latency',
+    target: { p50AtMost: 1.3, p99AtMost: 2 },
+    samples: (options) => options.requests,
     async run(server, options, round) {
       const subject = `compare.request.${round}`;
       const replier = startWorker({ role: 'reply', url: server.url, subject });
@@ -482,7 +535,154 @@ const SCENARIOS: readonly Scenario[] = [
       }
     },
   },
+  {
+    id: 'js-pub',
+    title: `JetStream async publish, ${JS_PENDING_ACKS_DEFAULT} acks outstanding, \`js.publish()\``,
+    kind: 'throughput',
+    async run(server, options, round) {
+      const { value, cpuUs } = await runJsWorker(server, {
+        ...jsStreamArgs(server, options, 'js-pub', round),
+        role: 'js-publish',
+        maxPending: JS_PENDING_ACKS_DEFAULT,
+        isLean: false,
+      });
+      return { value: (value as ThroughputResult).msgsPerSec, cpuPerMsgUs: cpuUs / options.jsMsgs };
+    },
+  },
+  {
+    id: 'js-pub-lean',
+    title: `JetStream async publish, ${JS_PENDING_ACKS_DEFAULT} outstanding, lean (core publish + one reply inbox)`,
+    kind: 'throughput',
+    async run(server, options, round) {
+      const { value, cpuUs } = await runJsWorker(server, {
+        ...jsStreamArgs(server, options, 'js-pub-lean', round),
+        role: 'js-publish',
+        maxPending: JS_PENDING_ACKS_DEFAULT,
+        isLean: true,
+      });
+      return { value: (value as ThroughputResult).msgsPerSec, cpuPerMsgUs: cpuUs / options.jsMsgs };
+    },
+  },
+  {
+    id: 'js-pub-sync',
+    title: 'JetStream publish, awaited one by one',
+    kind: 'latency',
+    samples: (options) => options.jsSyncMsgs,
+    async run(server, options, round) {
+      const { value, cpuUs } = await runJsWorker(server, {
+        ...jsStreamArgs(server, options, 'js-pub-sync', round),
+        role: 'js-publish-sync',
+        msgs: options.jsSyncMsgs,
+        warmupMsgs: JS_SYNC_WARMUP_MSGS,
+      });
+      const result = value as LatencyResult;
+      return { value: result.p50Us, p99Us: result.p99Us, cpuPerMsgUs: cpuUs / (options.jsSyncMsgs + JS_SYNC_WARMUP_MSGS) };
+    },
+  },
+  {
+    id: 'js-fetch',
+    title: `JetStream pull drain, fetch ${JS_FETCH_BATCH_DEFAULT}, explicit ack`,
+    kind: 'throughput',
+    async run(server, options, round) {
+      const { value, cpuUs } = await runJsWorker(server, {
+        ...jsStreamArgs(server, options, 'js-fetch', round),
+        role: 'js-fetch',
+        batch: JS_FETCH_BATCH_DEFAULT,
+      });
+      const result = value as JsFetchResult;
+      const shortfall = result.isComplete ? {} : { shortfall: `${result.msgs.toLocaleString('en-US')} of ${options.jsMsgs.toLocaleString('en-US')} fetched` };
+      return { value: result.msgsPerSec, cpuPerMsgUs: cpuUs / options.jsMsgs, ...shortfall };
+    },
+  },
+  {
+    id: 'js-e2e',
+    title: `JetStream end-to-end at ${JS_E2E_RATE_DEFAULT.toLocaleString('en-US')} msg/s to a pull consumer`,
+    kind: 'latency',
+    samples: (options) => options.e2eMsgs,
+    async run(server, options, round) {
+      const { value, cpuUs } = await runJsWorker(server, {
+        ...jsStreamArgs(server, options, 'js-e2e', round),
+        role: 'js-e2e',
+        msgs: options.e2eMsgs,
+        ratePerSec: JS_E2E_RATE_DEFAULT,
+      });
+      const result = value as JsEndToEndResult;
+      const shortfall = result.received >= options.e2eMsgs ? {} : { shortfall: `${result.received.toLocaleString('en-US')} of ${options.e2eMsgs.toLocaleString('en-US')} received` };
+      return { value: result.p50Us, p99Us: result.p99Us, cpuPerMsgUs: cpuUs / options.e2eMsgs, ...shortfall };
+    },
+  },
 ];
+
+/** Stream and subject of one JetStream run: its own, so runs never see each other's messages. */
+function jsStreamArgs(server: RunningServer, options: CompareOptions, id: ScenarioId, round: number) {
+  const token = `${id.replace(/-/g, '_')}_${round}`;
+  return { url: server.url, stream: `compare_${token}`, subject: `compare.js.${token}`, storage: 'file' as const, msgs: options.jsMsgs, sizeBytes: options.sizeBytes };
+}
+
+/**
+ * One JetStream worker: it makes (and for js-fetch fills) its stream before
+ * `ready`, so the CPU sample brackets only the measured part.
+ */
+async function runJsWorker(server: RunningServer, args: Extract<WorkerArgs, { role: `js-${string}` }>): Promise<{ value: unknown; cpuUs: number }> {
+  const worker = startWorker(args);
+  try {
+    // Filling the js-fetch stream happens before `ready`: allow it the scenario's time.
+    await withTimeout(worker.ready, args.role === 'js-fetch' ? SCENARIO_TIMEOUT_MS : WORKER_READY_TIMEOUT_MS, `${args.role} worker`);
+    return await measureCpu(server.pid, async () => {
+      worker.go();
+      return await worker.result;
+    });
+  } finally {
+    await stopChild(worker.child);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk: bytes per 1 M stored messages
+
+type DiskMeasurement = { readonly bytesPerMillion: number; readonly msgs: number } | { readonly error: string };
+
+/** Allocated bytes under `dir` (`du -s -B1`: blocks, so sparse files count what they use). */
+function duBytes(dir: string): number {
+  const output = execFileSync('du', ['-s', '-B1', dir], { encoding: 'utf8' });
+  return Number(output.split(/\s/)[0]);
+}
+
+/**
+ * Stores `diskMsgs` messages in a fresh file stream (lean async publish), lets
+ * the store settle, and scales the growth of the store dir to 1 M messages.
+ * Runs before the rounds, so the store holds nothing else (LMDB reuses freed
+ * pages, which would hide the growth after earlier runs).
+ */
+async function measureDisk(server: RunningServer, options: CompareOptions): Promise<DiskMeasurement> {
+  const stream = 'compare_disk';
+  try {
+    const beforeBytes = duBytes(server.storeDir);
+    await runJsWorker(server, {
+      url: server.url,
+      stream,
+      subject: 'compare.js.disk',
+      storage: 'file',
+      msgs: options.diskMsgs,
+      sizeBytes: options.sizeBytes,
+      role: 'js-publish',
+      maxPending: JS_PENDING_ACKS_DEFAULT,
+      isLean: true,
+      isKeepingStream: true,
+    });
+    await new Promise((resolveWait) => setTimeout(resolveWait, DISK_SETTLE_MS));
+    const grownBytes = duBytes(server.storeDir) - beforeBytes;
+    const nc = await connectBenchClient(server.url, 'compare-disk-cleanup');
+    try {
+      await deleteBenchStream(nc, stream);
+    } finally {
+      await nc.close();
+    }
+    return { bytesPerMillion: (grownBytes / options.diskMsgs) * DISK_PER_MSGS, msgs: options.diskMsgs };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
 
 function optionalShortfall(result: SubscribeResult): { shortfall?: string } {
   const shortfall = shortfallOf(result);
@@ -538,14 +738,6 @@ function verdict(ratio: number, target: { atLeast?: number; atMost?: number }): 
   return isMet ? ' ✓' : ' ✗';
 }
 
-const THROUGHPUT_TARGETS: Readonly<Record<Exclude<ScenarioId, 'request'>, number>> = {
-  publish: 0.9,
-  pubsub: 0.8,
-  fanout: 0.7,
-  queue: 0.8,
-};
-const P50_RATIO_MAX = 1.3;
-const P99_RATIO_MAX = 2;
 const CPU_RATIO_MAX = 3;
 const IDLE_RSS_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -556,12 +748,30 @@ function valueCell(values: readonly number[], format: (v: number) => string, sho
   return `${format(median(values))}${spread}${shortfalls.length > 0 ? ' ⚠' : ''}`;
 }
 
-type ServerMemory = { readonly idleRssBytes: number; readonly peakRssBytes: number };
+type ServerMemory = {
+  readonly idleRssBytes: number;
+  /** VmRSS after every round, the JetStream scenarios included. */
+  readonly finalRssBytes: number;
+  readonly peakRssBytes: number;
+};
 type BaselineMemory = { readonly nodeRssBytes: number };
+
+function ratioCell(ratio: number, target: { atLeast?: number; atMost?: number } | undefined): string {
+  if (target === undefined) return `${formatRatio(ratio)} (no target)`;
+  const bound = target.atLeast !== undefined ? `≥ ${target.atLeast}×` : `≤ ${target.atMost ?? ''}×`;
+  return `${formatRatio(ratio)} (${bound})${verdict(ratio, target)}`;
+}
+
+function diskCell(disk: DiskMeasurement | undefined): string {
+  if (disk === undefined) return '—';
+  if ('error' in disk) return `failed: ${disk.error.split('\n')[0] ?? ''}`;
+  return `${formatMegabytes(disk.bytesPerMillion)} (${disk.msgs.toLocaleString('en-US')} stored, × ${(DISK_PER_MSGS / disk.msgs).toLocaleString('en-US')})`;
+}
 
 function renderReport(options: {
   results: Results;
   memory: ReadonlyMap<ServerName, ServerMemory>;
+  disk: ReadonlyMap<ServerName, DiskMeasurement>;
   baseline: BaselineMemory;
   environment: Environment;
   compare: CompareOptions;
@@ -569,17 +779,22 @@ function renderReport(options: {
 }): string {
   const { results, compare } = options;
   const rows: string[] = [
-    '| scenario | canopy | nats-server | canopy / nats-server (target) | CPU/msg canopy | CPU/msg nats-server | CPU ratio (≤ 3×) |',
+    '| scenario | canopy | nats-server | canopy / nats-server (target) | CPU/msg canopy | CPU/msg nats-server | CPU ratio (≤ 3× for core) |',
     '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   const notes: string[] = [];
   for (const scenario of SCENARIOS) {
+    if (!compare.scenarioIds.has(scenario.id)) continue;
     const canopy = measurements(results, 'canopy', scenario.id);
     const nats = measurements(results, 'nats-server', scenario.id);
     const cpuCanopy = median(canopy.map((m) => m.cpuPerMsgUs));
     const cpuNats = median(nats.map((m) => m.cpuPerMsgUs));
     const cpuRatio = cpuCanopy / cpuNats;
-    const cpuCells = [formatCpu(cpuCanopy), formatCpu(cpuNats), `${formatRatio(cpuRatio)}${verdict(cpuRatio, { atMost: CPU_RATIO_MAX })}`];
+    const cpuCells = [
+      formatCpu(cpuCanopy),
+      formatCpu(cpuNats),
+      `${formatRatio(cpuRatio)}${scenario.target === undefined ? '' : verdict(cpuRatio, { atMost: CPU_RATIO_MAX })}`,
+    ];
     for (const server of SERVER_NAMES) {
       const error = firstError(results, server, scenario.id);
       if (error !== undefined) notes.push(`${server}, ${scenario.id}: failed in at least one round: ${error.split('\n')[0]}`);
@@ -588,36 +803,45 @@ function renderReport(options: {
       }
     }
     const shortfalls = (list: readonly Measurement[]): string[] => list.flatMap((m) => (m.shortfall === undefined ? [] : [m.shortfall]));
-    if (scenario.id === 'request') {
+    const target = scenario.target;
+    if (scenario.kind === 'latency') {
       const p50Ratio = median(canopy.map((m) => m.value)) / median(nats.map((m) => m.value));
       const p99Of = (list: readonly Measurement[]): number[] => list.map((m) => m.p99Us ?? Number.NaN);
       const p99Ratio = median(p99Of(canopy)) / median(p99Of(nats));
+      const samples = scenario.samples === undefined ? '' : `, ${scenario.samples(compare).toLocaleString('en-US')} samples`;
+      const isLatencyTarget = target !== undefined && 'p50AtMost' in target;
       rows.push(
-        `| ${scenario.title}, ${compare.requests.toLocaleString('en-US')} requests, p50 µs | ${valueCell(canopy.map((m) => m.value), formatMicros, [])} | ${valueCell(nats.map((m) => m.value), formatMicros, [])} | ${formatRatio(p50Ratio)} (≤ ${P50_RATIO_MAX}×)${verdict(p50Ratio, { atMost: P50_RATIO_MAX })} | ${cpuCells.join(' | ')} |`,
-        `| ${scenario.title}, p99 µs | ${valueCell(p99Of(canopy), formatMicros, [])} | ${valueCell(p99Of(nats), formatMicros, [])} | ${formatRatio(p99Ratio)} (≤ ${P99_RATIO_MAX}×)${verdict(p99Ratio, { atMost: P99_RATIO_MAX })} | | | |`,
+        `| ${scenario.title}${samples}, p50 µs | ${valueCell(canopy.map((m) => m.value), formatMicros, shortfalls(canopy))} | ${valueCell(nats.map((m) => m.value), formatMicros, shortfalls(nats))} | ${ratioCell(p50Ratio, isLatencyTarget ? { atMost: target.p50AtMost } : undefined)} | ${cpuCells.join(' | ')} |`,
+        `| ${scenario.title}, p99 µs | ${valueCell(p99Of(canopy), formatMicros, [])} | ${valueCell(p99Of(nats), formatMicros, [])} | ${ratioCell(p99Ratio, isLatencyTarget ? { atMost: target.p99AtMost } : undefined)} | | | |`,
       );
       continue;
     }
-    const target = THROUGHPUT_TARGETS[scenario.id];
     const ratio = median(canopy.map((m) => m.value)) / median(nats.map((m) => m.value));
+    const atLeast = target !== undefined && 'atLeast' in target ? { atLeast: target.atLeast } : undefined;
     rows.push(
-      `| ${scenario.title}, ${scenario.unit} | ${valueCell(canopy.map((m) => m.value), formatRate, shortfalls(canopy))} | ${valueCell(nats.map((m) => m.value), formatRate, shortfalls(nats))} | ${formatRatio(ratio)} (≥ ${target}×)${verdict(ratio, { atLeast: target })} | ${cpuCells.join(' | ')} |`,
+      `| ${scenario.title}, msg/s | ${valueCell(canopy.map((m) => m.value), formatRate, shortfalls(canopy))} | ${valueCell(nats.map((m) => m.value), formatRate, shortfalls(nats))} | ${ratioCell(ratio, atLeast)} | ${cpuCells.join(' | ')} |`,
     );
   }
-  const memoryRows = ['| server | idle RSS | peak RSS |', '| --- | --- | --- |'];
+  const hasJetStream = [...compare.scenarioIds].some((id) => id.startsWith('js-'));
+  const memoryRows = [
+    `| server | idle RSS | RSS after the rounds${hasJetStream ? ' (JetStream included)' : ''} | peak RSS | JetStream disk per 1 M stored ${compare.sizeBytes}-byte messages |`,
+    '| --- | --- | --- | --- | --- |',
+  ];
   for (const server of SERVER_NAMES) {
+    if (!compare.serverNames.includes(server)) continue;
     const memory = options.memory.get(server);
     const idleVerdict = server === 'canopy' && memory !== undefined ? ` (≤ 64 MB${memory.idleRssBytes <= IDLE_RSS_BYTES_MAX ? ' ✓' : ' ✗'})` : '';
-    memoryRows.push(`| ${server} | ${formatMegabytes(memory?.idleRssBytes ?? Number.NaN)}${idleVerdict} | ${formatMegabytes(memory?.peakRssBytes ?? Number.NaN)} |`);
+    memoryRows.push(
+      `| ${server} | ${formatMegabytes(memory?.idleRssBytes ?? Number.NaN)}${idleVerdict} | ${formatMegabytes(memory?.finalRssBytes ?? Number.NaN)} | ${formatMegabytes(memory?.peakRssBytes ?? Number.NaN)} | ${diskCell(options.disk.get(server))} |`,
+    );
   }
-  memoryRows.push(
-    `| for reference: an idle bare \`node\` process | ${formatMegabytes(options.baseline.nodeRssBytes)} | |`,
-  );
+  memoryRows.push(`| for reference: an idle bare \`node\` process | ${formatMegabytes(options.baseline.nodeRssBytes)} | | | |`);
   for (const [server, error] of options.startErrors) notes.unshift(`${server} did not start: ${error.split('\n')[0]}`);
   const env = options.environment;
   return [
     `${env.date}, commit ${env.gitCommit}; ${env.cpuCount} CPUs (${env.cpuModel}); Node.js ${env.nodeVersion}; nats-server ${env.natsServerVersion}.`,
-    `${compare.rounds} rounds, canopy and nats-server alternating; ${compare.msgs.toLocaleString('en-US')} messages of ${compare.sizeBytes} B per throughput run;`,
+    `${compare.rounds} rounds, canopy and nats-server alternating; ${compare.msgs.toLocaleString('en-US')} messages of ${compare.sizeBytes} B per core throughput run, ` +
+      `${compare.jsMsgs.toLocaleString('en-US')} per JetStream throughput run (one R1 file stream each);`,
     'medians over the rounds, (min–max) in brackets. CPU/msg is the server process\'s user + system time per published message (per request for request-reply).',
     '',
     ...rows,
@@ -644,13 +868,35 @@ function recordReport(report: string): void {
 // ---------------------------------------------------------------------------------------------
 // Main
 
+/** `--quick`: fewer messages (explicit flags still win), for a first look in well under a minute per round. */
+const QUICK_DEFAULTS = { msgs: 100_000, requests: 500, 'js-msgs': 20_000, 'js-sync-msgs': 500, 'e2e-msgs': 2000, 'disk-msgs': 20_000 } as const;
+const FULL_DEFAULTS = { msgs: 300_000, requests: 1000, 'js-msgs': 100_000, 'js-sync-msgs': 2000, 'e2e-msgs': 10_000, 'disk-msgs': 100_000 } as const;
+
+function parseList<T extends string>(key: string, text: string, allowed: readonly T[]): T[] {
+  const values = text.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  for (const value of values) {
+    if (!(allowed as readonly string[]).includes(value)) {
+      process.stderr.write(`bench:compare: --${key}: ${JSON.stringify(value)} is not one of ${allowed.join(', ')}\n`);
+      process.exit(2);
+    }
+  }
+  return values as T[];
+}
+
 function parseCompareOptions(): CompareOptions {
   const argv = yargs(hideBin(process.argv))
     .scriptName('npm run bench:compare --')
     .option('rounds', { type: 'number', default: 3, describe: 'rounds per server (A B A B …)' })
-    .option('msgs', { type: 'number', default: 300_000, describe: 'messages per throughput run' })
-    .option('requests', { type: 'number', default: 1000, describe: 'sequential requests per request-reply run' })
+    .option('quick', { type: 'boolean', default: false, describe: 'fewer messages in every scenario (see the defaults below)' })
+    .option('msgs', { type: 'number', describe: `messages per core throughput run (default ${FULL_DEFAULTS.msgs}, quick ${QUICK_DEFAULTS.msgs})` })
+    .option('requests', { type: 'number', describe: `sequential requests per request-reply run (default ${FULL_DEFAULTS.requests}, quick ${QUICK_DEFAULTS.requests})` })
+    .option('js-msgs', { type: 'number', describe: `messages per JetStream throughput run (default ${FULL_DEFAULTS['js-msgs']}, quick ${QUICK_DEFAULTS['js-msgs']})` })
+    .option('js-sync-msgs', { type: 'number', describe: `awaited publishes per js-pub-sync run (default ${FULL_DEFAULTS['js-sync-msgs']}, quick ${QUICK_DEFAULTS['js-sync-msgs']})` })
+    .option('e2e-msgs', { type: 'number', describe: `messages per js-e2e run at ${JS_E2E_RATE_DEFAULT} msg/s (default ${FULL_DEFAULTS['e2e-msgs']}, quick ${QUICK_DEFAULTS['e2e-msgs']})` })
+    .option('disk-msgs', { type: 'number', describe: `messages stored for the disk figure (default ${FULL_DEFAULTS['disk-msgs']}, quick ${QUICK_DEFAULTS['disk-msgs']}; 0 skips it)` })
     .option('size', { type: 'number', default: 128, describe: 'payload bytes' })
+    .option('only', { type: 'string', describe: `comma-separated scenarios to run: ${SCENARIO_IDS.join(', ')}` })
+    .option('servers', { type: 'string', default: SERVER_NAMES.join(','), describe: 'comma-separated servers to run: canopy, nats-server' })
     .option('record', { type: 'boolean', default: false, describe: `write the table into ${README_PATH}` })
     .strict()
     .help()
@@ -659,10 +905,24 @@ function parseCompareOptions(): CompareOptions {
       process.exit(2);
     })
     .parseSync();
+  const defaults = argv.quick ? QUICK_DEFAULTS : FULL_DEFAULTS;
+  const pick = (key: keyof typeof FULL_DEFAULTS): number => (argv[key] as number | undefined) ?? defaults[key];
+  const values = {
+    msgs: pick('msgs'),
+    requests: pick('requests'),
+    jsMsgs: pick('js-msgs'),
+    jsSyncMsgs: pick('js-sync-msgs'),
+    e2eMsgs: pick('e2e-msgs'),
+    diskMsgs: pick('disk-msgs'),
+  };
   const checks: [string, number, number, number][] = [
     ['rounds', argv.rounds, 1, 101],
-    ['msgs', argv.msgs, 1, 100_000_000],
-    ['requests', argv.requests, 1, 10_000_000],
+    ['msgs', values.msgs, 1, 100_000_000],
+    ['requests', values.requests, 1, 10_000_000],
+    ['js-msgs', values.jsMsgs, 1, 100_000_000],
+    ['js-sync-msgs', values.jsSyncMsgs, 1, 10_000_000],
+    ['e2e-msgs', values.e2eMsgs, 1, 10_000_000],
+    ['disk-msgs', values.diskMsgs, 0, 100_000_000],
     ['size', argv.size, 0, 1024 * 1024],
   ];
   for (const [key, value, min, max] of checks) {
@@ -671,14 +931,32 @@ function parseCompareOptions(): CompareOptions {
       process.exit(2);
     }
   }
-  return { rounds: argv.rounds, msgs: argv.msgs, requests: argv.requests, sizeBytes: argv.size, isRecording: argv.record };
+  const only = argv.only === undefined ? [...SCENARIO_IDS] : parseList('only', argv.only, SCENARIO_IDS);
+  const serverNames = parseList('servers', argv.servers, SERVER_NAMES);
+  if (only.includes('js-e2e') && argv.size < 8) {
+    process.stderr.write('bench:compare: js-e2e stamps each payload with an 8-byte time: --size must be at least 8 (or leave js-e2e out with --only)\n');
+    process.exit(2);
+  }
+  if (only.length === 0 || serverNames.length === 0) {
+    process.stderr.write('bench:compare: --only and --servers need at least one entry each\n');
+    process.exit(2);
+  }
+  return {
+    rounds: argv.rounds,
+    sizeBytes: argv.size,
+    ...values,
+    scenarioIds: new Set(only),
+    serverNames,
+    isRecording: argv.record,
+  };
 }
 
 async function runRounds(servers: readonly RunningServer[], options: CompareOptions): Promise<Results> {
   const results: Results = new Map(SERVER_NAMES.map((name) => [name, new Map(SCENARIOS.map((s) => [s.id, [] as Outcome[]]))]));
+  const scenarios = SCENARIOS.filter((scenario) => options.scenarioIds.has(scenario.id));
   for (let round = 1; round <= options.rounds; round++) {
     for (const server of servers) {
-      for (const scenario of SCENARIOS) {
+      for (const scenario of scenarios) {
         const startedMs = performance.now();
         let outcome: Outcome;
         try {
@@ -691,11 +969,11 @@ async function runRounds(servers: readonly RunningServer[], options: CompareOpti
         const summary =
           'error' in outcome
             ? `FAILED: ${outcome.error.split('\n')[0]}`
-            : scenario.id === 'request'
-              ? `p50 ${formatMicros(outcome.value)} µs, p99 ${formatMicros(outcome.p99Us ?? Number.NaN)} µs`
+            : scenario.kind === 'latency'
+              ? `p50 ${formatMicros(outcome.value)} µs, p99 ${formatMicros(outcome.p99Us ?? Number.NaN)} µs${outcome.shortfall === undefined ? '' : ` (${outcome.shortfall})`}`
               : `${formatRate(outcome.value)} msg/s${outcome.shortfall === undefined ? '' : ` (${outcome.shortfall})`}`;
         process.stderr.write(
-          `round ${round}/${options.rounds} ${server.name.padEnd(11)} ${scenario.id.padEnd(8)} ${summary}, CPU ${'error' in outcome ? '—' : formatCpu(outcome.cpuPerMsgUs)}/msg [${seconds} s]\n`,
+          `round ${round}/${options.rounds} ${server.name.padEnd(11)} ${scenario.id.padEnd(11)} ${summary}, CPU ${'error' in outcome ? '—' : formatCpu(outcome.cpuPerMsgUs)}/msg [${seconds} s]\n`,
         );
       }
     }
@@ -707,29 +985,42 @@ async function main(): Promise<void> {
   const options = parseCompareOptions();
   ensureNatsServer();
   const environment = describeEnvironment();
+  // Build first: canopy runs from the bundle.
+  if (options.serverNames.includes('canopy')) buildCanopy();
   const servers: RunningServer[] = [];
   const startErrors = new Map<ServerName, string>();
-  for (const name of SERVER_NAMES) {
+  for (const name of options.serverNames) {
     try {
       const server = await startServer(name);
       servers.push(server);
-      process.stderr.write(`bench:compare: ${name} on ${server.url} (pid ${server.pid}), idle RSS ${formatMegabytes(server.idleRssBytes)}\n`);
+      process.stderr.write(`bench:compare: ${name} on ${server.url} (pid ${server.pid}), idle RSS ${formatMegabytes(server.idleRssBytes)}, store ${server.storeDir}\n`);
     } catch (err) {
       startErrors.set(name, err instanceof Error ? err.message : String(err));
       process.stderr.write(`bench:compare: ${name} did not start: ${startErrors.get(name)}\n`);
     }
   }
-  if (servers.length === 0) throw new Error('neither server started');
-  buildCanopy();
+  if (servers.length === 0) throw new Error('no server started');
   const baseline = { nodeRssBytes: await measureBaselineRss([]) };
   const startedMs = performance.now();
+  const disk = new Map<ServerName, DiskMeasurement>();
+  if (options.diskMsgs > 0) {
+    for (const server of servers) {
+      const measured = await measureDisk(server, options);
+      disk.set(server.name, measured);
+      process.stderr.write(`bench:compare: ${server.name} disk per 1 M stored messages: ${diskCell(measured)}\n`);
+    }
+  }
   const results = await runRounds(servers, options);
   const memory = new Map<ServerName, ServerMemory>(
-    servers.map((server) => [server.name, { idleRssBytes: server.idleRssBytes, peakRssBytes: readMemoryBytes(server.pid).peakRssBytes }]),
+    servers.map((server) => {
+      const { rssBytes, peakRssBytes } = readMemoryBytes(server.pid);
+      return [server.name, { idleRssBytes: server.idleRssBytes, finalRssBytes: rssBytes, peakRssBytes }];
+    }),
   );
   await Promise.all(servers.map((server) => stopChild(server.child)));
+  removeStoreDirs();
   process.stderr.write(`bench:compare: finished in ${((performance.now() - startedMs) / 1000).toFixed(0)} s\n\n`);
-  const report = renderReport({ results, memory, baseline, environment, compare: options, startErrors });
+  const report = renderReport({ results, memory, disk, baseline, environment, compare: options, startErrors });
   process.stdout.write(report);
   if (options.isRecording) recordReport(report);
 }

@@ -7,21 +7,44 @@
  *
  * Talks JSON lines on stdout: `{"type":"ready"}` once connected (and subscribed),
  * then `{"type":"result","result":…}` or `{"type":"error","message":…}`.
- * `publish` and `request` wait for a `go` line on stdin after `ready`, so the
- * parent can sample the server's CPU time right before the load starts.
+ * `publish`, `request` and the JetStream roles (`js-*`) wait for a `go` line on
+ * stdin after `ready`, so the parent can sample the server's CPU time right
+ * before the load starts. A JetStream role makes its own stream first (and for
+ * `js-fetch` fills it) before `ready`, and deletes it at the end.
  * `reply` runs until stdin closes or SIGTERM.
  */
 import { createInterface } from 'node:readline';
 import {
   connectBenchClient,
+  createBenchConsumer,
+  deleteBenchStream,
+  jsEndToEndOnConnection,
+  jsFetchOnConnection,
+  JS_PENDING_ACKS_DEFAULT,
+  jsPublishOnConnection,
+  jsPublishSyncOnConnection,
+  prepareBenchStream,
   publishOnConnection,
   requestWorkload,
   startReplier,
   startSubscribers,
+  type JsStorage,
   type LatencyResult,
   type SubscribeResult,
   type ThroughputResult,
 } from './workloads.ts';
+
+/** What every JetStream role shares: its own stream on `subject`, deleted at the end unless kept. */
+type JsStreamArgs = {
+  readonly url: string;
+  readonly stream: string;
+  readonly subject: string;
+  readonly storage: JsStorage;
+  readonly msgs: number;
+  readonly sizeBytes: number;
+};
+
+const BENCH_CONSUMER = 'bench';
 
 export type WorkerArgs =
   | { readonly role: 'publish'; readonly url: string; readonly subject: string; readonly msgs: number; readonly sizeBytes: number }
@@ -44,11 +67,18 @@ export type WorkerArgs =
       readonly sizeBytes: number;
       readonly timeoutMs: number;
       readonly warmupMsgs: number;
-    };
+    }
+  | (JsStreamArgs & { readonly role: 'js-publish'; readonly maxPending: number; readonly isLean: boolean; readonly isKeepingStream?: boolean })
+  | (JsStreamArgs & { readonly role: 'js-publish-sync'; readonly warmupMsgs: number })
+  | (JsStreamArgs & { readonly role: 'js-fetch'; readonly batch: number })
+  | (JsStreamArgs & { readonly role: 'js-e2e'; readonly ratePerSec: number });
+
+export type JsFetchResult = ThroughputResult & { readonly isComplete: boolean };
+export type JsEndToEndResult = LatencyResult & { readonly received: number };
 
 export type WorkerMessage =
   | { readonly type: 'ready' }
-  | { readonly type: 'result'; readonly result: ThroughputResult | SubscribeResult | LatencyResult }
+  | { readonly type: 'result'; readonly result: ThroughputResult | SubscribeResult | LatencyResult | JsFetchResult | JsEndToEndResult }
   | { readonly type: 'error'; readonly message: string };
 
 function send(message: WorkerMessage): void {
@@ -127,7 +157,44 @@ async function runWorker(args: WorkerArgs): Promise<void> {
       send({ type: 'result', result });
       return;
     }
+    case 'js-publish':
+    case 'js-publish-sync':
+    case 'js-fetch':
+    case 'js-e2e':
+      await runJetStreamWorker(args);
+      return;
   }
+}
+
+/** Prepares the stream (filled, with a consumer, where the role needs it), says ready, runs on `go`. */
+async function runJetStreamWorker(args: Extract<WorkerArgs, JsStreamArgs>): Promise<void> {
+  const nc = await connectBenchClient(args.url, `compare-${args.role}`);
+  await prepareBenchStream({ nc, stream: args.stream, subject: args.subject, storage: args.storage });
+  if (args.role === 'js-fetch') {
+    await jsPublishOnConnection({ nc, subject: args.subject, msgs: args.msgs, sizeBytes: args.sizeBytes, maxPending: JS_PENDING_ACKS_DEFAULT, isLean: true });
+  }
+  if (args.role === 'js-fetch' || args.role === 'js-e2e') await createBenchConsumer({ nc, stream: args.stream, consumer: BENCH_CONSUMER });
+  send({ type: 'ready' });
+  await waitForGo();
+  const common = { nc, subject: args.subject, msgs: args.msgs, sizeBytes: args.sizeBytes };
+  let result: WorkerMessage & { type: 'result' };
+  switch (args.role) {
+    case 'js-publish':
+      result = { type: 'result', result: await jsPublishOnConnection({ ...common, maxPending: args.maxPending, isLean: args.isLean }) };
+      break;
+    case 'js-publish-sync':
+      result = { type: 'result', result: await jsPublishSyncOnConnection({ ...common, warmupMsgs: args.warmupMsgs }) };
+      break;
+    case 'js-fetch':
+      result = { type: 'result', result: await jsFetchOnConnection({ nc, stream: args.stream, consumer: BENCH_CONSUMER, msgs: args.msgs, batch: args.batch }) };
+      break;
+    case 'js-e2e':
+      result = { type: 'result', result: await jsEndToEndOnConnection({ ...common, stream: args.stream, consumer: BENCH_CONSUMER, ratePerSec: args.ratePerSec }) };
+      break;
+  }
+  if (!(args.role === 'js-publish' && args.isKeepingStream === true)) await deleteBenchStream(nc, args.stream);
+  await nc.close();
+  send(result);
 }
 
 try {

@@ -7,7 +7,8 @@
  * comparable across processes on one machine, so the compare script can combine
  * a publisher's start with a subscriber's last delivery.
  */
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { connect, createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 
 export const PAYLOAD_BYTES_DEFAULT = 128;
 export const PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
@@ -331,4 +332,263 @@ export async function pubSubWorkload(options: {
   } finally {
     await group.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JetStream workloads: one stream (file storage unless told otherwise) capturing the subject.
+
+/** Acks outstanding in the async publishers (`nats bench --js`'s default window is similar). */
+export const JS_PENDING_ACKS_DEFAULT = 256;
+export const JS_FETCH_BATCH_DEFAULT = 256;
+export const JS_E2E_RATE_DEFAULT = 2000;
+/** A PubAck (or a fetched message) later than this ends the run as failed. */
+export const JS_ACK_TIMEOUT_MS = 10_000;
+/** The description that marks a stream as made by a benchmark, so it may be replaced or deleted. */
+export const BENCH_STREAM_DESCRIPTION = 'canopy bench stream (safe to delete)';
+const ERROR_FIELD = Buffer.from('"error"');
+/** The end-to-end payload starts with the publish time (epochMs as a float64). */
+const TIMESTAMP_BYTES = 8;
+
+export type JsStorage = 'file' | 'memory';
+
+/**
+ * Creates stream `stream` on `subject` for a benchmark. A stream of that name
+ * made by an earlier benchmark (its description says so) is replaced; any other
+ * stream of that name is left alone and the run stops.
+ */
+export async function prepareBenchStream(options: { nc: NatsConnection; stream: string; subject: string; storage: JsStorage }): Promise<void> {
+  const jsm = await jetstreamManager(options.nc);
+  try {
+    const existing = await jsm.streams.info(options.stream);
+    if (existing.config.description !== BENCH_STREAM_DESCRIPTION) {
+      throw new Error(`stream ${options.stream} exists and was not made by a benchmark; name another with --stream, or delete it`);
+    }
+    await jsm.streams.delete(options.stream);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  await jsm.streams.add({ name: options.stream, subjects: [options.subject], storage: options.storage, description: BENCH_STREAM_DESCRIPTION });
+}
+
+export async function deleteBenchStream(nc: NatsConnection, stream: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(stream);
+}
+
+/** Resolves `wait()` callers whenever `release()` is called: a window of outstanding requests. */
+class Window {
+  #waiter: (() => void) | undefined;
+  wait(): Promise<void> {
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+  release(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+}
+
+/**
+ * Publishes `msgs` messages to a stream with up to `maxPending` PubAcks
+ * outstanding; measures from the first publish to the last PubAck.
+ * `isLean` publishes with core `publish()` and one reply subject, counting the
+ * PubAcks in one subscription (the server's cost without the JetStream client's
+ * per-request bookkeeping); otherwise every message is a `js.publish()`.
+ */
+export async function jsPublishOnConnection(options: {
+  nc: NatsConnection;
+  subject: string;
+  msgs: number;
+  sizeBytes: number;
+  maxPending: number;
+  isLean: boolean;
+  onProgress?: ProgressFn;
+}): Promise<ThroughputResult> {
+  const { nc, msgs, maxPending } = options;
+  const payload = makePayload(options.sizeBytes);
+  const window = new Window();
+  let sent = 0;
+  let acked = 0;
+  let failure: Error | undefined;
+  let lastAckAtMs = epochMs();
+  const onAck = (): void => {
+    acked++;
+    lastAckAtMs = epochMs();
+    if (acked % PROGRESS_EVERY_MSGS === 0) options.onProgress?.(acked);
+    window.release();
+  };
+  const onFailure = (err: Error): void => {
+    failure ??= err;
+    window.release();
+  };
+  let inbox: Subscription | undefined;
+  let publishOne: () => void;
+  if (options.isLean) {
+    const replySubject = createInbox();
+    inbox = nc.subscribe(replySubject, {
+      callback: (err, msg) => {
+        if (err !== null) return onFailure(err);
+        // A PubAck is {"stream":…,"seq":…}; an error carries "error"; a 503 status has no payload.
+        const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.length);
+        if (data.length === 0 || data.includes(ERROR_FIELD)) return onFailure(new Error(`publish failed: ${describeReply(msg.data, msg.headers?.description)}`));
+        onAck();
+      },
+    });
+    await nc.flush();
+    publishOne = () => nc.publish(options.subject, payload, { reply: replySubject });
+  } else {
+    const js = jetstream(nc);
+    publishOne = () => {
+      js.publish(options.subject, payload, { timeout: JS_ACK_TIMEOUT_MS }).then(onAck, onFailure);
+    };
+  }
+  const stallTimer = setInterval(() => {
+    if (sent > acked && epochMs() - lastAckAtMs > JS_ACK_TIMEOUT_MS) onFailure(new Error(`no PubAck for ${JS_ACK_TIMEOUT_MS} ms (${acked} of ${sent} acknowledged)`));
+  }, IDLE_CHECK_INTERVAL_MS);
+  const firstAtMs = epochMs();
+  try {
+    while (acked < msgs) {
+      while (sent < msgs && sent - acked < maxPending) {
+        publishOne();
+        sent++;
+      }
+      if (failure !== undefined) throw failure;
+      await window.wait();
+      if (failure !== undefined) throw failure;
+    }
+  } finally {
+    clearInterval(stallTimer);
+    inbox?.unsubscribe();
+  }
+  options.onProgress?.(acked);
+  return throughput({ msgs, bytes: msgs * options.sizeBytes, firstAtMs, lastAtMs: lastAckAtMs });
+}
+
+function describeReply(data: Uint8Array, statusDescription: string | undefined): string {
+  if (data.length === 0) return statusDescription ?? 'empty reply (no stream captures the subject?)';
+  return Buffer.from(data).toString('utf8').slice(0, 200);
+}
+
+/** Publishes one message at a time, each awaited (`js.publish()`), after `warmupMsgs` unmeasured ones. */
+export async function jsPublishSyncOnConnection(options: {
+  nc: NatsConnection;
+  subject: string;
+  msgs: number;
+  sizeBytes: number;
+  warmupMsgs: number;
+  onProgress?: ProgressFn;
+}): Promise<LatencyResult> {
+  const js = jetstream(options.nc);
+  const payload = makePayload(options.sizeBytes);
+  for (let i = 0; i < options.warmupMsgs; i++) await js.publish(options.subject, payload, { timeout: JS_ACK_TIMEOUT_MS });
+  const samplesUs = new Array<number>(options.msgs);
+  const startedMs = performance.now();
+  for (let i = 0; i < options.msgs; i++) {
+    const sentMs = performance.now();
+    await js.publish(options.subject, payload, { timeout: JS_ACK_TIMEOUT_MS });
+    samplesUs[i] = (performance.now() - sentMs) * 1000;
+    if ((i + 1) % 100 === 0) options.onProgress?.(i + 1);
+  }
+  return summarizeLatencies(samplesUs, performance.now() - startedMs);
+}
+
+/** A durable pull consumer with explicit acks on `stream`, delivering everything. */
+export async function createBenchConsumer(options: { nc: NatsConnection; stream: string; consumer: string }): Promise<void> {
+  const jsm = await jetstreamManager(options.nc);
+  await jsm.consumers.add(options.stream, { durable_name: options.consumer, ack_policy: 'explicit', deliver_policy: 'all' });
+}
+
+/**
+ * Drains `msgs` messages from a pull consumer with fetches of `batch`, acking
+ * each one (explicit ack); measures from the first fetch until the server has
+ * the last ack (a flush after it).
+ */
+export async function jsFetchOnConnection(options: {
+  nc: NatsConnection;
+  stream: string;
+  consumer: string;
+  msgs: number;
+  batch: number;
+  onProgress?: ProgressFn;
+}): Promise<ThroughputResult & { readonly isComplete: boolean }> {
+  const consumer = await jetstream(options.nc).consumers.get(options.stream, options.consumer);
+  let received = 0;
+  let bytes = 0;
+  const firstAtMs = epochMs();
+  while (received < options.msgs) {
+    const before = received;
+    const messages = await consumer.fetch({ max_messages: Math.min(options.batch, options.msgs - received), expires: JS_ACK_TIMEOUT_MS });
+    for await (const msg of messages) {
+      msg.ack();
+      received++;
+      bytes += msg.data.length;
+      if (received % PROGRESS_EVERY_MSGS === 0) options.onProgress?.(received);
+    }
+    if (received === before) break;
+  }
+  await options.nc.flush();
+  options.onProgress?.(received);
+  return { ...throughput({ msgs: received, bytes, firstAtMs, lastAtMs: epochMs() }), isComplete: received >= options.msgs };
+}
+
+/**
+ * Publishes `msgs` messages at `ratePerSec` (each stamped with its publish
+ * time) while a pull consumer (`consume()`, explicit acks) receives them;
+ * returns the end-to-end latencies. Both sides share this process; at a few
+ * thousand messages a second that costs little.
+ */
+export async function jsEndToEndOnConnection(options: {
+  nc: NatsConnection;
+  stream: string;
+  consumer: string;
+  subject: string;
+  msgs: number;
+  sizeBytes: number;
+  ratePerSec: number;
+  onProgress?: ProgressFn;
+}): Promise<LatencyResult & { readonly received: number }> {
+  if (options.sizeBytes < TIMESTAMP_BYTES) throw new Error(`end-to-end payloads hold a timestamp: at least ${TIMESTAMP_BYTES} bytes`);
+  const js = jetstream(options.nc);
+  const consumer = await js.consumers.get(options.stream, options.consumer);
+  const messages = await consumer.consume({ max_messages: JS_FETCH_BATCH_DEFAULT });
+  const samplesUs: number[] = [];
+  let lastReceivedAtMs = epochMs();
+  const receiving = (async () => {
+    for await (const msg of messages) {
+      const nowMs = epochMs();
+      lastReceivedAtMs = nowMs;
+      samplesUs.push((nowMs - Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.length).readDoubleLE(0)) * 1000);
+      msg.ack();
+      if (samplesUs.length % 100 === 0) options.onProgress?.(samplesUs.length);
+      if (samplesUs.length >= options.msgs) break;
+    }
+  })();
+  const template = makePayload(options.sizeBytes);
+  let failure: Error | undefined;
+  const intervalMs = 1000 / options.ratePerSec;
+  const startedMs = performance.now();
+  let sent = 0;
+  while (sent < options.msgs && failure === undefined) {
+    const due = Math.min(options.msgs, Math.floor((performance.now() - startedMs) / intervalMs) + 1);
+    for (; sent < due; sent++) {
+      const payload = Buffer.from(template);
+      payload.writeDoubleLE(epochMs(), 0);
+      js.publish(options.subject, payload, { timeout: JS_ACK_TIMEOUT_MS }).catch((err: Error) => (failure ??= err));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  lastReceivedAtMs = epochMs();
+  const idle = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (failure !== undefined || samplesUs.length >= options.msgs || epochMs() - lastReceivedAtMs > JS_ACK_TIMEOUT_MS) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, IDLE_CHECK_INTERVAL_MS);
+  });
+  await Promise.race([receiving, idle]);
+  await messages.close();
+  if (failure !== undefined) throw failure;
+  await options.nc.flush();
+  return { ...summarizeLatencies(samplesUs, performance.now() - startedMs), received: samplesUs.length };
 }

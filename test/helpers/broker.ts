@@ -1,4 +1,7 @@
 /** Starts a real canopy broker on free loopback ports for one test file. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolveServerOptions } from '../../core/server/options.ts';
 import { startBroker, type Broker } from '../../core/start.ts';
 import { silentLogger, type Logger } from '../../core/util/logger.ts';
@@ -12,12 +15,17 @@ export type TestBroker = {
   readonly websocketUrl: string;
   /** http://127.0.0.1:<port> when monitoring is on. */
   readonly httpUrl: string;
+  /** JetStream's store_dir (a temp dir removed by close() unless the caller passed its own). */
+  readonly storeDir: string;
   close(): Promise<void>;
 };
 
 /** Config keys as in a config file (nats-server names); every listener on a free loopback port. */
 export async function startTestBroker(config: Record<string, unknown> = {}, log: Logger = silentLogger): Promise<TestBroker> {
+  const isOwnStoreDir = config['store_dir'] === undefined;
+  const storeDir = isOwnStoreDir ? mkdtempSync(join(tmpdir(), 'canopy-test-')) : String(config['store_dir']);
   const options = resolveServerOptions({
+    store_dir: storeDir,
     addr: '127.0.0.1',
     port: -1,
     http_host: '127.0.0.1',
@@ -34,6 +42,10 @@ export async function startTestBroker(config: Record<string, unknown> = {}, log:
     url: `nats://127.0.0.1:${port}`,
     websocketUrl: websocketPort === undefined ? '' : `ws://127.0.0.1:${websocketPort}`,
     httpUrl: broker.monitor === undefined ? '' : `http://127.0.0.1:${broker.monitor.port}`,
-    close: () => broker.close(),
+    storeDir,
+    close: async () => {
+      await broker.close();
+      if (isOwnStoreDir) rmSync(storeDir, { recursive: true, force: true });
+    },
   };
 }

@@ -26,7 +26,8 @@ type Harness = {
 /** Starts a server and its monitor on free loopback ports; everything is closed after the test. */
 async function startHarness(t: TestContext, config: Record<string, unknown> = {}): Promise<Harness> {
   const server = new Server({
-    options: resolveServerOptions({ addr: '127.0.0.1', port: -1, http_port: -1, websocket_port: 0, ...config }),
+    // No JetStream here (test/core/monitor/jsz.test.ts covers it through a full broker).
+    options: resolveServerOptions({ addr: '127.0.0.1', port: -1, http_port: -1, websocket_port: 0, jetstream: false, ...config }),
     log: silentLogger,
   });
   const { port } = await server.start();

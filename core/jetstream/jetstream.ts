@@ -1,0 +1,157 @@
+/**
+ * JetStream for one server: recovers persisted streams, answers `$JS.API.>`,
+ * and owns the streams (and, through them, the consumers).
+ */
+import type { InternalClient } from '../server/internal-client.ts';
+import type { Logger } from '../util/logger.ts';
+import { nowNs } from '../util/time.ts';
+import { DirectGetResponders } from './api/direct-get.ts';
+import { JsApiError, newBadRequestError } from './api/errors.generated.ts';
+import { STREAM_API_HANDLERS, type ApiContext, type ApiRequest } from './api/stream-api.ts';
+import { normalizeStreamConfig } from './stream-config.ts';
+import { Stream, type StreamHost } from './stream.ts';
+import type { JetStreamStorage } from './store.ts';
+
+export const API_PREFIX = '$JS.API.';
+/** API type names: `io.nats.jetstream.api.v1.<name>`. */
+export const API_TYPE_PREFIX = 'io.nats.jetstream.api.v1.';
+
+/** Hooks the consumer layer registers; JetStream calls them for stream events and consumer API requests. */
+export interface ConsumerLayer {
+  /** Consumer API requests: `CONSUMER.*` tokens after `$JS.API.`. */
+  handleApi(context: ApiContext, request: ApiRequest): Promise<void> | void;
+  onStreamStarted(stream: Stream): Promise<void> | void;
+  onStored(stream: Stream, seq: number): void;
+  onRemoved(stream: Stream): void;
+  onStreamDeleted(stream: Stream): Promise<void> | void;
+  consumerCount(stream: Stream): number;
+  totalConsumers(): number;
+  /** Shutdown: write pending consumer state and stop consumer timers (before the storage closes). */
+  stop?(): void;
+}
+
+export type JetStreamOptions = {
+  readonly client: InternalClient;
+  readonly storage: JetStreamStorage;
+  readonly log: Logger;
+  readonly storeDir: string;
+  /** Server max_payload: a stream's max_msg_size default and ceiling. */
+  readonly payloadBytesMax: number;
+};
+
+export class JetStream implements StreamHost {
+  readonly client: InternalClient;
+  readonly storage: JetStreamStorage;
+  readonly log: Logger;
+  readonly streams = new Map<string, Stream>();
+  readonly options: JetStreamOptions;
+  consumers: ConsumerLayer | undefined;
+  readonly directGet: DirectGetResponders;
+  apiTotal = 0;
+  apiErrors = 0;
+
+  constructor(options: JetStreamOptions) {
+    this.options = options;
+    this.client = options.client;
+    this.storage = options.storage;
+    this.log = options.log;
+    this.consumers = undefined;
+    this.directGet = new DirectGetResponders(options.client);
+  }
+
+  /** Recovers file streams from storage and starts answering the API. */
+  async start(): Promise<void> {
+    for (const [name, meta] of this.storage.loadStreamMetas()) {
+      const config = normalizeStreamConfig(meta['config']);
+      if (config instanceof JsApiError) {
+        this.log.error({ stream: name, err: config }, 'stored stream config is invalid; stream not loaded');
+        continue;
+      }
+      const createdNs = typeof meta['created_ns'] === 'string' ? BigInt(meta['created_ns']) : nowNs();
+      const stream = this.openStream(config, createdNs);
+      await this.consumers?.onStreamStarted(stream);
+    }
+    // Not `$JS.API.>`: DIRECT.GET must reach nobody (503) on streams without allow_direct.
+    const onRequest = (subject: string, reply: string, headerBytes: number, data: Buffer): void =>
+      this.#onApiRequest(subject, reply, headerBytes, data);
+    for (const subject of [`${API_PREFIX}INFO`, `${API_PREFIX}STREAM.>`, `${API_PREFIX}CONSUMER.>`]) this.client.subscribe(subject, onRequest);
+    this.log.info({ streams: this.streams.size, store_dir: this.options.storeDir }, 'jetstream started');
+  }
+
+  /** Creates the Stream object over its (opened or new) store and starts capturing. */
+  openStream(config: Stream['config'], createdNs: bigint): Stream {
+    const store = this.storage.openStream(config.name, config.storage);
+    const stream = new Stream({ config, createdNs, store, host: this });
+    this.streams.set(config.name, stream);
+    stream.start();
+    this.directGet.sync(stream);
+    return stream;
+  }
+
+  onStored(stream: Stream, seq: number): void {
+    this.consumers?.onStored(stream, seq);
+  }
+
+  onRemoved(stream: Stream): void {
+    this.consumers?.onRemoved(stream);
+  }
+
+  /** Reply to an API request: `{"type": …, …body}`. */
+  respond(reply: string, typeName: string, body: Record<string, unknown>): void {
+    if (reply === '') return;
+    const json = JSON.stringify({ type: `${API_TYPE_PREFIX}${typeName}`, ...body });
+    this.client.publish(reply, '', 0, Buffer.from(json));
+  }
+
+  respondError(reply: string, typeName: string, error: JsApiError, extra: Record<string, unknown> = {}): void {
+    this.apiErrors++;
+    this.respond(reply, typeName, { ...extra, error: error.toJSON() });
+  }
+
+  #onApiRequest(subject: string, reply: string, headerBytes: number, data: Buffer): void {
+    this.apiTotal++;
+    const tokens = subject.slice(API_PREFIX.length).split('.');
+    const body = data.subarray(headerBytes);
+    const request: ApiRequest = { subject, tokens, reply, body: Buffer.from(body) };
+    const context: ApiContext = { jetstream: this };
+    const group = tokens[0];
+    let handling: Promise<void> | void;
+    if (group === 'CONSUMER') {
+      if (this.consumers === undefined) return;
+      handling = this.consumers.handleApi(context, request);
+    } else {
+      const key = group === 'STREAM' && tokens[1] === 'MSG' ? `STREAM.MSG.${tokens[2] ?? ''}` : `${group}.${tokens[1] ?? ''}`;
+      const handler = STREAM_API_HANDLERS.get(group === 'INFO' ? 'INFO' : key);
+      if (handler === undefined) return;
+      handling = handler(context, request);
+    }
+    if (handling instanceof Promise) {
+      handling.catch((err: unknown) => {
+        this.log.error({ err, subject }, 'api request failed');
+        this.respondError(reply, 'error_response', newBadRequestError());
+      });
+    }
+  }
+
+  /** Usage per storage type, for $JS.API.INFO and /jsz. */
+  usage(): { memory: number; storage: number; streams: number; consumers: number; messages: number } {
+    let memory = 0;
+    let storage = 0;
+    let messages = 0;
+    for (const stream of this.streams.values()) {
+      const state = stream.store.state();
+      messages += state.messages;
+      if (stream.config.storage === 'memory') memory += state.bytes;
+      else storage += state.bytes;
+    }
+    return { memory, storage, streams: this.streams.size, consumers: this.consumers?.totalConsumers() ?? 0, messages };
+  }
+
+  async stop(): Promise<void> {
+    this.consumers?.stop?.();
+    for (const stream of this.streams.values()) stream.stop();
+    await this.storage.flushed().catch(() => undefined);
+    for (const stream of this.streams.values()) await stream.store.close().catch(() => undefined);
+    await this.storage.close();
+  }
+}

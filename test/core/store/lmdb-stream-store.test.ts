@@ -1,0 +1,246 @@
+/**
+ * The StreamStore and JetStreamStorage contracts against LMDB, plus what only a
+ * disk store has: restart, on-disk corruption detection, a full filesystem.
+ * Every environment lives in a temporary directory removed in t.after().
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { StoreError, type StreamStore } from '../../../core/jetstream/store.ts';
+import { fileStoreMessageBytes } from '../../../core/store/accounting.ts';
+import { LmdbJetStreamStorage } from '../../../core/store/lmdb/lmdb-jetstream-storage.ts';
+import { AssertionError } from '../../../core/util/assert.ts';
+import {
+  consumerState,
+  message,
+  runJetStreamStorageContract,
+  runStreamStoreContract,
+} from '../../contract/stream-store.contract.ts';
+
+function makeTempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'canopy-lmdb-'));
+}
+
+runStreamStoreContract(
+  'LmdbStreamStore',
+  async () => {
+    const dir = makeTempDir();
+    const storage = LmdbJetStreamStorage.open(dir);
+    const store = storage.openStream('S', 'file');
+    return {
+      store,
+      dispose: async () => {
+        await storage.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  { messageBytes: fileStoreMessageBytes, propertyRuns: 60 },
+);
+
+runJetStreamStorageContract('LmdbJetStreamStorage', async () => {
+  const dir = makeTempDir();
+  const storage = LmdbJetStreamStorage.open(dir);
+  return {
+    storage,
+    dispose: async () => {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+/** A storage in a fresh temp dir, closed and removed after the test; `reopen` closes and opens it again. */
+function openTemp(t: TestContext, dir = makeTempDir()): { dir: string; storage: () => LmdbJetStreamStorage; reopen: () => Promise<LmdbJetStreamStorage> } {
+  let storage = LmdbJetStreamStorage.open(dir);
+  t.after(async () => {
+    await storage.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    storage: () => storage,
+    reopen: async () => {
+      await storage.close();
+      storage = LmdbJetStreamStorage.open(dir);
+      return storage;
+    },
+  };
+}
+
+function snapshot(store: StreamStore): unknown {
+  const state = store.state();
+  const messages = [];
+  for (let seq = state.firstSeq; seq <= state.lastSeq; seq++) {
+    const m = store.load(seq);
+    if (m !== undefined) messages.push([m.seq, m.subject, m.headers?.toString('latin1'), m.data.toString('latin1'), m.timestampNs]);
+  }
+  return { state, messages, deleted: store.deletedSeqs(), subjects: [...store.subjectCounts('>')].sort() };
+}
+
+test('LMDB: bytes are nats-server filestore record sizes', async (t) => {
+  const { storage } = openTemp(t);
+  const store = storage().openStream('S', 'file');
+  store.append(message('foo', '12345'));
+  store.append(message('foo', '', 'NATS/1.0\r\n\r\n'));
+  // 22 + subject + payload + 8; with headers also 4 + headers.
+  assert.equal(store.state().bytes, 22 + 3 + 5 + 8 + (22 + 3 + 4 + 12 + 0 + 8));
+  await store.flushed();
+});
+
+test('LMDB: a restart recovers every stream, message, metadata and consumer state', async (t) => {
+  const temp = openTemp(t);
+  let storage = temp.storage();
+  const orders = storage.openStream('ORDERS', 'file');
+  const events = storage.openStream('EVENTS', 'file');
+  const cache = storage.openStream('CACHE', 'memory');
+  for (let i = 0; i < 300; i++) orders.append(message(`orders.${i % 7}`, `order ${i}`, i % 5 === 0 ? `NATS/1.0\r\nN: ${i}\r\n\r\n` : undefined));
+  for (let i = 0; i < 20; i++) events.append(message('events.x', `event ${i}`));
+  cache.append(message('cache.x'));
+  orders.remove(1);
+  orders.remove(150);
+  orders.remove(300);
+  orders.purge({ subject: 'orders.3', keep: 2 });
+  events.purge({ seq: 11 });
+  await storage.saveStreamMeta('ORDERS', { config: { name: 'ORDERS', storage: 'file' }, created_ns: '7' });
+  await storage.saveStreamMeta('EVENTS', { config: { name: 'EVENTS', storage: 'file' } });
+  await storage.saveStreamMeta('CACHE', { config: { name: 'CACHE', storage: 'memory' } });
+  await storage.saveConsumerMeta('ORDERS', 'worker', { durable_name: 'worker' });
+  storage.saveConsumerState('ORDERS', 'worker', consumerState(41));
+  storage.saveConsumerState('ORDERS', 'worker', consumerState(42));
+  const before = { orders: snapshot(orders), events: snapshot(events) };
+  // No explicit flushed(): close() flushes.
+  storage = await temp.reopen();
+  assert.deepEqual([...storage.loadStreamMetas().keys()].sort(), ['EVENTS', 'ORDERS'], 'memory streams do not survive');
+  assert.deepEqual(storage.loadStreamMetas().get('ORDERS'), { config: { name: 'ORDERS', storage: 'file' }, created_ns: '7' });
+  assert.deepEqual(storage.loadConsumerMetas('ORDERS').get('worker'), { durable_name: 'worker' });
+  assert.deepEqual(storage.loadConsumerState('ORDERS', 'worker'), consumerState(42));
+  const reopened = { orders: storage.openStream('ORDERS', 'file'), events: storage.openStream('EVENTS', 'file') };
+  assert.deepEqual({ orders: snapshot(reopened.orders), events: snapshot(reopened.events) }, before);
+  assert.equal(reopened.orders.append(message('orders.1')), 301, 'sequences continue after the last, even a removed one');
+  assert.equal(storage.openStream('CACHE', 'memory').state().messages, 0);
+  await storage.flushed();
+});
+
+test('LMDB: a deleted stream is gone after a restart, and its name can be reused', async (t) => {
+  const temp = openTemp(t);
+  let storage = temp.storage();
+  const store = storage.openStream('S', 'file');
+  for (let i = 0; i < 50; i++) store.append(message('s.x'));
+  await storage.saveStreamMeta('S', { config: { name: 'S', storage: 'file' } });
+  await storage.saveConsumerMeta('S', 'c', { name: 'c' });
+  await storage.deleteStream('S');
+  storage = await temp.reopen();
+  assert.equal(storage.loadStreamMetas().size, 0);
+  assert.equal(storage.loadConsumerMetas('S').size, 0);
+  const again = storage.openStream('S', 'file');
+  assert.deepEqual([again.state().messages, again.state().lastSeq], [0, 0]);
+  assert.equal(again.subjectCounts('>').size, 0, 'no index entries survive');
+});
+
+test('LMDB: the environment is opened once per process', async (t) => {
+  const temp = openTemp(t);
+  assert.throws(() => LmdbJetStreamStorage.open(temp.dir), AssertionError);
+});
+
+/**
+ * Goal: a damaged record on disk is reported as ERR_STORE_CORRUPT and never
+ * returned as data. Method: store messages with a recognisable payload,
+ * close, flip one byte of that payload in data.mdb (every copy LMDB's
+ * copy-on-write left in the file), reopen and read.
+ */
+test('LMDB: a flipped byte in a record on disk is detected', async (t) => {
+  const temp = openTemp(t);
+  let storage = temp.storage();
+  const store = storage.openStream('S', 'file');
+  store.append(message('plain.1', 'ordinary payload one'));
+  store.append(message('victim', 'PAYLOAD-TO-DAMAGE-0123456789'));
+  store.append(message('plain.2', 'ordinary payload two'));
+  await storage.close();
+  const file = join(temp.dir, 'jetstream', 'data.mdb');
+  const bytes = readFileSync(file);
+  const marker = Buffer.from('PAYLOAD-TO-DAMAGE');
+  let copies = 0;
+  for (let at = bytes.indexOf(marker); at !== -1; at = bytes.indexOf(marker, at + 1)) {
+    bytes[at + 3]! ^= 0x01; // 'L' -> 'M'
+    copies++;
+  }
+  assert.ok(copies >= 1, 'the payload is in the file');
+  writeFileSync(file, bytes);
+  storage = await temp.reopen();
+  const reopened = storage.openStream('S', 'file');
+  const isCorrupt = (err: unknown): boolean => err instanceof StoreError && err.code === 'ERR_STORE_CORRUPT';
+  assert.throws(() => reopened.load(2), isCorrupt);
+  assert.throws(() => reopened.loadNext('>', 2), isCorrupt);
+  assert.throws(() => reopened.loadLast('victim'), isCorrupt);
+  assert.throws(() => reopened.remove(2), isCorrupt, 'removal needs the sizes: a damaged record is reported');
+  assert.equal(reopened.load(1)?.data.toString(), 'ordinary payload one');
+  assert.equal(reopened.load(3)?.data.toString(), 'ordinary payload two');
+  assert.equal(reopened.loadNext('plain.*', 2)?.seq, 3);
+  assert.equal(reopened.state().messages, 3, 'nothing was changed by the failed reads');
+});
+
+/**
+ * Goal: a commit that fails because the disk is full neither crashes the
+ * process nor leaves the store claiming data it does not have; publishing
+ * works again once space returns. Method (root only): a 4 MiB tmpfs with a
+ * 1 MiB filler file; append until flushed() rejects; check the state against
+ * what was acknowledged; delete the filler; append again; reopen.
+ */
+test('LMDB: a full filesystem rejects flushed(), keeps the store consistent, and recovers', async (t) => {
+  const mountPoint = makeTempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(mountPoint, { recursive: true, force: true });
+    t.skip(`cannot mount a tmpfs (needs root): ${(err as Error).message.split('\n')[0]}`);
+    return;
+  }
+  const storeDir = join(mountPoint, 'store');
+  mkdirSync(storeDir);
+  const temp = openTemp(t, storeDir);
+  // After openTemp's hook (hooks run in order), which closes the environment.
+  t.after(() => {
+    execFileSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+  let storage = temp.storage();
+  const filler = join(mountPoint, 'filler');
+  writeFileSync(filler, Buffer.alloc(1024 * 1024, 1));
+  const store = storage.openStream('S', 'file');
+  const payload = Buffer.alloc(1000, 0x61).toString();
+  let acknowledged = 0;
+  let failure: unknown;
+  while (failure === undefined) {
+    const first = store.append(message('fill', payload));
+    for (let i = 1; i < 50; i++) store.append(message('fill', payload));
+    try {
+      await store.flushed();
+      acknowledged = first + 49;
+    } catch (err) {
+      failure = err;
+    }
+    assert.ok(acknowledged < 100_000, 'the filesystem never filled up');
+  }
+  assert.ok(failure instanceof StoreError, `a StoreError, got ${String(failure)}`);
+  assert.ok(failure.code === 'ERR_STORE_FULL', `full, got ${failure.code}: ${failure.message}`);
+  const afterFailure = store.state();
+  assert.equal(afterFailure.messages, acknowledged, 'only committed messages remain');
+  assert.equal(store.load(acknowledged + 1), undefined, 'failed appends are not visible');
+  assert.equal(store.load(acknowledged)?.data.length, 1000);
+  assert.ok(afterFailure.lastSeq >= acknowledged + 50, 'failed sequences are not reused');
+  assert.deepEqual(store.deletedSeqs().slice(0, 2), [acknowledged + 1, acknowledged + 2]);
+  writeFileSync(filler, ''); // space returns
+  const seq = store.append(message('after', 'small'));
+  assert.equal(seq, afterFailure.lastSeq + 1);
+  await store.flushed();
+  storage = await temp.reopen();
+  const reopened = storage.openStream('S', 'file');
+  assert.equal(reopened.state().messages, acknowledged + 1);
+  assert.equal(reopened.state().lastSeq, seq);
+  assert.equal(reopened.load(seq)?.subject, 'after');
+  assert.equal(reopened.load(1)?.data.length, 1000);
+});
