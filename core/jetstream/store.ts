@@ -135,6 +135,8 @@ export interface StreamStore {
   /** Removed sequences between firstSeq and lastSeq, ascending (StreamInfo deleted details). */
   deletedSeqs(): number[];
   state(): StreamStoreState;
+  /** Bytes this store accounts for a message of these sizes (what max_bytes is compared with). */
+  messageBytes(subjectLength: number, headersLength: number, dataLength: number): number;
   /** Flushes and releases resources; the store cannot be used afterwards. */
   close(): Promise<void>;
 }

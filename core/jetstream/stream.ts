@@ -59,11 +59,6 @@ function pubAckErrorJson(stream: string, error: JsApiError): string {
   return JSON.stringify({ error: error.toJSON(), stream, seq: 0 });
 }
 
-/** Bytes nats-server's file store accounts per message (the figure compared to max_bytes). */
-export function storedMessageBytes(subjectBytes: number, headerBytes: number, dataBytes: number): number {
-  return 22 + subjectBytes + headerBytes + dataBytes + 8;
-}
-
 export class Stream {
   readonly name: string;
   config: StreamConfig;
@@ -172,7 +167,7 @@ export class Stream {
       msgId = checked.msgId;
       rollup = checked.rollup;
     }
-    const refused = this.#checkDiscardNew(subject, storedMessageBytes(Buffer.byteLength(subject), headerBytes, data.length), rollup !== '');
+    const refused = this.#checkDiscardNew(subject, this.store.messageBytes(Buffer.byteLength(subject), headerBytes, data.length), rollup !== '');
     if (refused !== undefined) return refused;
     let seq: number;
     const timestampNs = nowNs();
@@ -248,7 +243,7 @@ export class Stream {
       let freed = 0;
       if (isSubjectFull) {
         const oldest = this.store.loadNext(subject, 0);
-        if (oldest !== undefined) freed = storedMessageBytes(Buffer.byteLength(oldest.subject), oldest.headers?.length ?? 0, oldest.data.length);
+        if (oldest !== undefined) freed = this.store.messageBytes(Buffer.byteLength(oldest.subject), oldest.headers?.length ?? 0, oldest.data.length);
       }
       if (state.bytes + bytes - freed > config.max_bytes) return newStreamStoreFailedError({ err: 'maximum bytes exceeded' });
     }

@@ -36,6 +36,7 @@ import {
   decodeStreamState,
   encodeMessageRecord,
   encodeStreamState,
+  isMessageRecordIntact,
   readMessageLayout,
   scrubMessageRecord,
   type StreamStateRecord,
@@ -319,6 +320,10 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     return deleted;
   }
 
+  messageBytes(subjectLength: number, headersLength: number, dataLength: number): number {
+    return fileStoreMessageBytes(subjectLength, headersLength, dataLength);
+  }
+
   state(): StreamStoreState {
     this.#checkOpen();
     return {
@@ -483,14 +488,46 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     const key = messageKey(this.streamId, seq);
     const record = this.#messagesDb.getBinary(key);
     if (record === undefined) return undefined;
-    // The accounting needs the record's sizes: a damaged record is reported, not guessed at.
-    const message = decodeMessageRecord(key, record);
-    const bytes = fileStoreMessageBytes(message.subject.length, message.headers?.length ?? 0, message.data.length);
-    this.#tombs.set(seq, { subject: message.subject, generation: this.#pipeline.pendingGeneration, erase });
-    this.#tombCounts.set(message.subject, (this.#tombCounts.get(message.subject) ?? 0) + 1);
+    const { subject, bytes } = this.#accountingOf(key, record);
+    this.#tombs.set(seq, { subject, generation: this.#pipeline.pendingGeneration, erase });
+    this.#tombCounts.set(subject, (this.#tombCounts.get(subject) ?? 0) + 1);
     this.#messages--;
     this.#bytes -= bytes;
-    return message.subject;
+    return subject;
+  }
+
+  /**
+   * Subject and accounted bytes of a disk record being removed. Removing is how an operator
+   * gets rid of a damaged record, so one that fails its checksum is still accounted: its
+   * subject comes from the index, its size from its layout (or length) in the record.
+   */
+  #accountingOf(key: Buffer, record: Buffer): { subject: string; bytes: number } {
+    if (isMessageRecordIntact(key, record)) {
+      const message = decodeMessageRecord(key, record);
+      return { subject: message.subject, bytes: fileStoreMessageBytes(message.subject.length, message.headers?.length ?? 0, message.data.length) };
+    }
+    const seq = seqOfMessageKey(key);
+    const subject = this.#subjectOfSeqFromIndex(seq);
+    if (subject === undefined) throw new StoreError(StoreErrorCode.corrupt, `message ${seq} failed its checksum and is not in the subject index`);
+    const layout = readMessageLayout(record);
+    if (layout !== undefined && layout.subject === subject) {
+      return { subject, bytes: fileStoreMessageBytes(subject.length, layout.headersLength, layout.dataLength) };
+    }
+    const dataLength = Math.max(0, record.length - 14 - Buffer.byteLength(subject, 'utf8'));
+    return { subject, bytes: fileStoreMessageBytes(subject.length, 0, dataLength) };
+  }
+
+  /** The subject under which the index holds `seq` (reads every index key of its chunk: for damaged records only). */
+  #subjectOfSeqFromIndex(seq: number): string | undefined {
+    const chunk = chunkOf(seq);
+    const low = subjectLowValue(seq);
+    for (const rawKey of this.#subjectsDb.getKeys({ start: streamIdKey(this.streamId), end: streamIdKey(this.streamId + 1) })) {
+      const key = Buffer.from(rawKey);
+      const parsed = parseSubjectKey(key);
+      if (parsed.chunk !== chunk || this.#subjectsDb.getValuesCount(key, { start: low, end: low, inclusiveEnd: true }) === 0) continue;
+      return parsed.subject ?? this.#subjectOfHashedKey(key, chunk);
+    }
+    return undefined;
   }
 
   #killTailEntry(entry: TailEntry): void {
@@ -565,16 +602,16 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   /** Removes every live message below `seq` (firstSeq < seq <= lastSeq). */
   #compact(seq: number): number {
     if (seq <= this.#firstSeq) return 0;
-    // Pass 1 reads what the disk part removes, so a damaged record throws before anything changes.
+    // Pass 1 reads what the disk part removes, so an unaccountable record throws before anything changes.
     let purged = 0;
     let bytes = 0;
     const subjects = new Set<string>();
     const range = { start: messageKey(this.streamId, this.#firstSeq), end: messageKey(this.streamId, seq) };
     for (const { key, value } of this.#messagesDb.getRange(range)) {
       if (this.#tombs.has(seqOfMessageKey(key))) continue;
-      const message = decodeMessageRecord(key, value);
-      bytes += fileStoreMessageBytes(message.subject.length, message.headers?.length ?? 0, message.data.length);
-      subjects.add(message.subject);
+      const accounting = this.#accountingOf(Buffer.from(key), value);
+      bytes += accounting.bytes;
+      subjects.add(accounting.subject);
       purged++;
     }
     this.#messages -= purged;
@@ -662,9 +699,9 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     for (const { key, value } of this.#messagesDb.getRange(range)) {
       const seq = seqOfMessageKey(key);
       if (this.#tombs.has(seq)) continue;
-      const layout = readMessageLayout(value);
-      // A malformed record is decoded (and reported) rather than skipped.
-      if (layout === undefined || filterMatches(filter, layout.subject)) return decodeMessageRecord(key, value);
+      // Every record passed over is checked too: a damaged one is reported, not skipped.
+      const message = decodeMessageRecord(key, value);
+      if (filterMatches(filter, message.subject)) return message;
     }
     for (const entry of this.#tail) {
       if (!entry.isDead && entry.seq >= start && filterMatches(filter, entry.subject)) return this.#loadLive(entry.seq);
@@ -802,8 +839,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       if (seq < this.#firstSeq) return 0;
       if (++read > LAST_SCAN_RECORDS_MAX) return undefined;
       if (this.#tombs.has(seq)) continue;
-      const layout = readMessageLayout(value);
-      if (layout === undefined || filterMatches(filter, layout.subject)) return seq;
+      if (filterMatches(filter, decodeMessageRecord(key, value).subject)) return seq;
     }
     return 0;
   }
@@ -811,8 +847,9 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   /** A hashed index key names its subject through any of its messages. */
   #subjectOfHashedKey(key: Uint8Array, chunk: number): string | undefined {
     for (const value of this.#subjectsDb.getValues(Buffer.from(key), { limit: 1 })) {
-      const record = this.#messagesDb.getBinary(messageKey(this.streamId, seqOfSubjectValue(chunk, value)));
-      return record === undefined ? undefined : readMessageLayout(record)?.subject;
+      const key = messageKey(this.streamId, seqOfSubjectValue(chunk, value));
+      const record = this.#messagesDb.getBinary(key);
+      return record === undefined ? undefined : decodeMessageRecord(key, record).subject;
     }
     return undefined;
   }
@@ -942,8 +979,8 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       const dead = this.#belowFloor.get(seq);
       if (dead?.erase === true) this.#collectScrub(Buffer.from(key), value, ops);
       ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key) });
-      // A record too damaged to name its subject leaves an index entry below the floor, which no read counts.
-      const subject = dead?.subject ?? readMessageLayout(value)?.subject;
+      // A damaged record cannot name its subject: its index entry stays below the floor, where no read counts it.
+      const subject = dead?.subject ?? (isMessageRecordIntact(key, value) ? readMessageLayout(value)?.subject : undefined);
       if (subject !== undefined) {
         ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(subject, seq), value: subjectLowValue(seq) });
       }

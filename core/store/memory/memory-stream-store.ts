@@ -223,6 +223,10 @@ export class MemoryStreamStore implements StreamStore {
     return deleted;
   }
 
+  messageBytes(subjectLength: number, headersLength: number, dataLength: number): number {
+    return memoryStoreMessageBytes(subjectLength, headersLength, dataLength);
+  }
+
   state(): StreamStoreState {
     this.#checkOpen();
     return {
