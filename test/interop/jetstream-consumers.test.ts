@@ -556,6 +556,59 @@ describe('JetStream consumers with nats.js', () => {
     assert.equal((await jsm.streams.info('INT')).state.messages, 0, 'acked by every matching consumer');
   });
 
+  test('purge and limits fix pending, ack floor and num_pending; stream delete releases pulls', async () => {
+    await jsm.streams.add({ name: 'PRG', subjects: ['prg.>'], max_msgs: 8 });
+    await publishN('prg.x', 6);
+    await jsm.consumers.add('PRG', { durable_name: 'c', ack_policy: AckPolicy.Explicit });
+    const consumer = await js.consumers.get('PRG', 'c');
+    const got = await collect(await consumer.fetch({ max_messages: 3, expires: 1000 }), 3);
+    assert.equal(got.length, 3);
+    let info = await consumer.info();
+    assert.equal(info.num_ack_pending, 3);
+    assert.equal(info.num_pending, 3);
+    // max_msgs 8: four more publishes push seqs 1 and 2 out; their pending acks go with them.
+    await publishN('prg.x', 4, 'n');
+    info = await consumer.info();
+    assert.equal(info.num_ack_pending, 1, 'only seq 3 is still pending');
+    assert.equal(info.ack_floor.stream_seq, 2);
+    assert.equal(info.num_pending, 7);
+    await jsm.streams.purge('PRG', { seq: 9 });
+    info = await consumer.info();
+    assert.equal(info.num_ack_pending, 0);
+    assert.equal(info.num_pending, 2, 'seqs 9 and 10 are left');
+    assert.equal(info.ack_floor.stream_seq, 8);
+    const rest = await collect(await consumer.fetch({ max_messages: 2, expires: 1000 }), 2);
+    assert.deepEqual(rest.map((m) => m.seq), [9, 10]);
+
+    await jsm.consumers.add('PRG', { durable_name: 'w', ack_policy: AckPolicy.Explicit, filter_subject: 'prg.none' });
+    const waiting = rawPull(nc, '$JS.API.CONSUMER.MSG.NEXT.PRG.w', JSON.stringify({ batch: 1, expires: nanos(3000) }), 3000);
+    await eventually(async () => assert.equal((await jsm.consumers.info('PRG', 'w')).num_waiting, 1));
+    await jsm.streams.delete('PRG');
+    assert.deepEqual((await waiting).statuses.map(statusLine), ['409 Consumer Deleted']);
+  });
+
+  test('+TERM sends the terminated advisory with its reason', async () => {
+    await jsm.streams.add({ name: 'TRM', subjects: ['trm.>'] });
+    await js.publish('trm.x', 'x');
+    await jsm.consumers.add('TRM', { durable_name: 't', ack_policy: AckPolicy.Explicit });
+    const advisories: Record<string, unknown>[] = [];
+    const sub = nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.TRM.t', {
+      callback: (_err, msg) => {
+        advisories.push(msg.json());
+      },
+    });
+    await nc.flush();
+    const m = await (await js.consumers.get('TRM', 't')).next({ expires: 1000 });
+    assert.ok(m !== null, 'delivered');
+    m.term('cannot parse');
+    await eventually(() => assert.equal(advisories.length, 1));
+    assert.equal(advisories[0]!['type'], 'io.nats.jetstream.advisory.v1.terminated');
+    assert.equal(advisories[0]!['reason'], 'cannot parse');
+    assert.equal(advisories[0]!['stream_seq'], 1);
+    sub.unsubscribe();
+    assert.equal((await jsm.consumers.info('TRM', 't')).num_ack_pending, 0);
+  });
+
   test('+NXT acks and pulls the next message to the given inbox', async () => {
     await jsm.streams.add({ name: 'NXT', subjects: ['nxt.>'] });
     await publishN('nxt.x', 2);
