@@ -222,7 +222,7 @@ function statsFromUsage(jetstream: JetStream, usage: Usage): JetStreamStatsJson 
 }
 
 /** A stream's consumers sorted by name, when the consumer layer is canopy's registry. */
-export function streamConsumers(jetstream: JetStream, stream: Stream): readonly Consumer[] {
+function streamConsumers(jetstream: JetStream, stream: Stream): readonly Consumer[] {
   const layer = jetstream.consumers;
   return layer instanceof ConsumerRegistry ? layer.list(stream.name) : [];
 }
@@ -333,16 +333,15 @@ export function buildJsz(context: MonitorContext, options: JszOptions, nowMs: nu
 /**
  * How many of the one account (`$G`) the options select: nats-server's filter
  * logic over its sorted account list (`acc=` match, else `accounts` paged by
- * `offset`/`limit`, else none). Negative `offset`/`limit` (nats-server panics
- * on them) select nothing.
+ * `offset`/`limit`, else none). With one account, any `offset` past 0 pages
+ * beyond it and any `limit` (0 means 1024) keeps it. Negative `offset` or
+ * `limit` (nats-server panics slicing with them) select nothing.
  */
 function selectAccounts(options: JszOptions): number {
   if (options.account === GLOBAL_ACCOUNT) return 1;
   if (!options.accounts) return 0;
-  const total = 1;
   if (options.offset < 0 || options.limit < 0) return 0;
-  const afterOffset = options.offset > total ? 0 : total - options.offset;
-  return Math.min(afterOffset, options.limit);
+  return options.offset === 0 ? 1 : 0;
 }
 
 /** GET /jsz. nats-server parity: HandleJsz counts the request before decoding the parameters. */

@@ -92,6 +92,7 @@ const NUMBER_METRICS: readonly NumberMetric[] = [
   { name: 'varz_http_req_stats_connz', read: (s) => requestCount(s, MonitorPath.connz) },
   { name: 'varz_http_req_stats_subsz', read: (s) => requestCount(s, MonitorPath.subsz) },
   { name: 'varz_http_req_stats_healthz', read: (s) => requestCount(s, MonitorPath.healthz) },
+  { name: 'varz_http_req_stats_jsz', read: (s) => requestCount(s, MonitorPath.jsz) },
   { name: 'varz_http_req_stats_metrics', read: (s) => requestCount(s, MonitorPath.metrics) },
   { name: 'subsz_num_subscriptions', read: (s) => s.sublist.num_subscriptions },
   { name: 'subsz_num_cache', read: (s) => s.sublist.num_cache },
