@@ -1,0 +1,82 @@
+/**
+ * Nothing a client sends to the JetStream API can crash the server or leave it
+ * unable to serve. Method: fast-check generates request bodies (random JSON, with
+ * the real field names of stream, consumer, get and pull requests, given values of
+ * every type) and subjects (every API verb, with odd names); each request must get
+ * an answer or be ignored, and afterwards a normal stream create/publish/fetch works.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { connect, headers } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { startTestBroker } from '../../helpers/broker.ts';
+
+const FIELDS = [
+  'name', 'subjects', 'retention', 'max_consumers', 'max_msgs', 'max_bytes', 'max_age', 'max_msgs_per_subject', 'max_msg_size',
+  'discard', 'storage', 'num_replicas', 'no_ack', 'duplicate_window', 'mirror', 'sources', 'sealed', 'deny_delete', 'deny_purge',
+  'allow_rollup_hdrs', 'allow_direct', 'metadata', 'consumer_limits', 'first_seq', 'republish', 'subject_transform',
+  'stream_name', 'config', 'action', 'durable_name', 'deliver_policy', 'opt_start_seq', 'opt_start_time', 'ack_policy', 'ack_wait',
+  'max_deliver', 'backoff', 'filter_subject', 'filter_subjects', 'replay_policy', 'max_waiting', 'max_ack_pending', 'deliver_subject',
+  'deliver_group', 'idle_heartbeat', 'flow_control', 'headers_only', 'inactive_threshold', 'batch', 'expires', 'no_wait',
+  'max_bytes', 'seq', 'last_by_subj', 'next_by_subj', 'filter', 'keep', 'offset', 'subject', 'subjects_filter', 'deleted_details',
+];
+const VERBS = [
+  'INFO', 'STREAM.CREATE.S', 'STREAM.UPDATE.S', 'STREAM.INFO.S', 'STREAM.NAMES', 'STREAM.LIST', 'STREAM.DELETE.S', 'STREAM.PURGE.S',
+  'STREAM.MSG.GET.S', 'STREAM.MSG.DELETE.S', 'DIRECT.GET.S', 'DIRECT.GET.S.a.b', 'CONSUMER.CREATE.S', 'CONSUMER.CREATE.S.C',
+  'CONSUMER.CREATE.S.C.a.>', 'CONSUMER.DURABLE.CREATE.S.C', 'CONSUMER.INFO.S.C', 'CONSUMER.NAMES.S', 'CONSUMER.LIST.S',
+  'CONSUMER.DELETE.S.C', 'CONSUMER.MSG.NEXT.S.C', 'STREAM.CREATE.', 'STREAM.INFO.*', 'CONSUMER.CREATE.S.*', 'STREAM.X.Y',
+];
+
+const anyValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constantFrom(null, true, false, 0, -1, 1, 2 ** 53, -(2 ** 63), 1e300, Number.NaN, '', '>', '*', 'a.b', '$JS.>', 'new', 'all', 'explicit', 'file', 'memory', 'S', 'C'),
+    fc.integer(),
+    fc.double(),
+    fc.string({ maxLength: 20 }),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.constantFrom(...FIELDS), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+const body = fc.oneof(
+  fc.dictionary(fc.constantFrom(...FIELDS), anyValue, { maxKeys: 8 }).map((object) => JSON.stringify(object)),
+  fc.string({ maxLength: 40 }),
+  fc.constantFrom('', '{', '[]', 'null', '{"config":null}', '{"config":{"durable_name":"C"}}', '{"batch":-1}', '{"expires":-5}'),
+);
+
+test('random JetStream API requests never crash the server or break it', async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.close());
+  const nc = await connect({ servers: broker.url });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'S', subjects: ['a.>'] });
+  const js = jetstream(nc);
+  await js.publish('a.b', 'x');
+  let answered = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom(...VERBS), body, fc.boolean(), async (verb, text, withHeaders) => {
+      const subject = `$JS.API.${verb}`;
+      const options = withHeaders ? { timeout: 300, headers: headers() } : { timeout: 300 };
+      try {
+        await nc.request(subject, text, options);
+        answered++;
+      } catch {
+        // No answer (an ignored request) or a no-responders status are both acceptable outcomes.
+      }
+    }),
+    { numRuns: 300 },
+  );
+  assert.ok(answered > 100, `most requests got an answer (${answered})`);
+  // The server still works normally.
+  await jsm.streams.delete('S').catch(() => undefined);
+  await jsm.streams.add({ name: 'AFTER', subjects: ['after'] });
+  const ack = await js.publish('after', 'still fine');
+  assert.equal(ack.stream, 'AFTER');
+  await jsm.consumers.add('AFTER', { durable_name: 'D', ack_policy: 'explicit' as never });
+  const consumer = await js.consumers.get('AFTER', 'D');
+  const message = await consumer.next({ expires: 2000 });
+  assert.equal(message?.string(), 'still fine');
+});
