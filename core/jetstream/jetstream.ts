@@ -9,6 +9,7 @@ import { DirectGetResponders } from './api/direct-get.ts';
 import { JsApiError, newBadRequestError } from './api/errors.generated.ts';
 import { STREAM_API_HANDLERS, type ApiContext, type ApiRequest } from './api/stream-api.ts';
 import { normalizeStreamConfig } from './stream-config.ts';
+import { QuarantiningStore } from './quarantining-store.ts';
 import { Stream, type StreamHost } from './stream.ts';
 import type { JetStreamStorage } from './store.ts';
 
@@ -80,7 +81,7 @@ export class JetStream implements StreamHost {
 
   /** Creates the Stream object over its (opened or new) store and starts capturing. */
   openStream(config: Stream['config'], createdNs: bigint): Stream {
-    const store = this.storage.openStream(config.name, config.storage);
+    const store = new QuarantiningStore(this.storage.openStream(config.name, config.storage), this.log.child({ stream: config.name }));
     const stream = new Stream({ config, createdNs, store, host: this });
     this.streams.set(config.name, stream);
     stream.start();

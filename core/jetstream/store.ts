@@ -79,9 +79,12 @@ export type PurgeOptions = {
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
+  /** For `corrupt` message records: the damaged message's sequence. */
+  readonly seq: number | undefined;
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions & { seq?: number }) {
     super(message, options);
     this.code = code;
+    this.seq = options?.seq;
   }
 }
 

@@ -21,10 +21,13 @@ import {
   newStreamWrongLastSequenceError,
 } from './api/errors.generated.ts';
 import type { StreamConfig } from './api/types.ts';
-import { StoreError, type StreamStore, type StoredMessage } from './store.ts';
+import type { QuarantiningStore } from './quarantining-store.ts';
+import { StoreError, type StoredMessage } from './store.ts';
 
 /** Largest header block a stored message may carry (nats-server: 64 KiB). */
 export const HEADER_BYTES_MAX = 65535;
+/** At most this many stored messages are read back at start to rebuild the duplicate window. */
+export const DEDUP_REBUILD_MSGS_MAX = 100_000;
 /** How often expired messages (max_age) are looked for, at most. */
 export const AGE_CHECK_INTERVAL_MS_MAX = 1000;
 
@@ -63,7 +66,7 @@ export class Stream {
   readonly name: string;
   config: StreamConfig;
   readonly createdNs: bigint;
-  readonly store: StreamStore;
+  readonly store: QuarantiningStore;
   readonly #host: StreamHost;
   readonly #log: Logger;
   #subscriptions: Subscription[];
@@ -75,7 +78,7 @@ export class Stream {
   #ageTimer: NodeJS.Timeout | undefined;
   #isClosed = false;
 
-  constructor(options: { config: StreamConfig; createdNs: bigint; store: StreamStore; host: StreamHost }) {
+  constructor(options: { config: StreamConfig; createdNs: bigint; store: QuarantiningStore; host: StreamHost }) {
     this.name = options.config.name;
     this.config = options.config;
     this.createdNs = options.createdNs;
@@ -88,8 +91,9 @@ export class Stream {
     if (last?.headers !== undefined) this.#lastMsgId = getHeader(last.headers, JsHeader.msgId) ?? '';
   }
 
-  /** Subscribes to the configured subjects and starts the age timer. */
+  /** Rebuilds the duplicate window, subscribes to the configured subjects and starts the age timer. */
   start(): void {
+    this.#rebuildDedup();
     this.#subscribeSubjects();
     this.#scheduleAgeCheck();
   }
@@ -304,6 +308,31 @@ export class Stream {
     this.#scheduleAgeCheck();
   }
 
+  /**
+   * nats-server parity: stream.go rebuildDedupe. After a restart, the Nats-Msg-Id of
+   * messages stored within the duplicate window are known again, so a client that
+   * retries a publish across the restart is answered "duplicate", not stored twice.
+   */
+  #rebuildDedup(): void {
+    const state = this.store.state();
+    if (state.messages === 0) return;
+    const cutoffNs = nowNs() - BigInt(this.config.duplicate_window);
+    const found: { id: string; seq: number; timeNs: bigint }[] = [];
+    let read = 0;
+    for (let seq = state.lastSeq; seq >= state.firstSeq && read < DEDUP_REBUILD_MSGS_MAX; seq--, read++) {
+      const message = this.store.load(seq);
+      if (message === undefined) continue;
+      if (message.timestampNs < cutoffNs) break;
+      const id = message.headers === undefined ? undefined : getHeader(message.headers, JsHeader.msgId);
+      if (id !== undefined && id !== '') found.push({ id, seq, timeNs: message.timestampNs });
+    }
+    if (read >= DEDUP_REBUILD_MSGS_MAX) this.#log.warn({ read }, 'duplicate window only partly rebuilt');
+    for (let i = found.length - 1; i >= 0; i--) {
+      const entry = found[i]!;
+      if (!this.#dedup.has(entry.id)) this.#rememberMsgId(entry.id, entry.seq, entry.timeNs);
+    }
+  }
+
   #lookupMsgId(msgId: string): DedupEntry | undefined {
     const entry = this.#dedup.get(msgId);
     if (entry === undefined) return undefined;
@@ -338,11 +367,18 @@ export class Stream {
     return (this.config.subjects ?? []).some((filter) => subjectMatchesFilter(subject, filter));
   }
 
-  /** A stored message for MSG.GET / DIRECT.GET; undefined when absent. */
-  getMessage(request: { seq?: number; last_by_subj?: string; next_by_subj?: string }): StoredMessage | undefined {
-    if (request.last_by_subj !== undefined) return this.store.loadLast(request.last_by_subj);
-    if (request.next_by_subj !== undefined) return this.store.loadNext(request.next_by_subj, request.seq ?? 0);
-    if (request.seq !== undefined) return this.store.load(request.seq);
-    return undefined;
+  /**
+   * A stored message for MSG.GET / DIRECT.GET: undefined when absent, the StoreError
+   * when the message asked for is damaged (it is reported, never served).
+   */
+  getMessage(request: { seq?: number; last_by_subj?: string; next_by_subj?: string }): StoredMessage | StoreError | undefined {
+    this.store.damageSeen();
+    let message: StoredMessage | undefined;
+    if (request.last_by_subj !== undefined) message = this.store.loadLast(request.last_by_subj);
+    else if (request.next_by_subj !== undefined) message = this.store.loadNext(request.next_by_subj, request.seq ?? 0);
+    else if (request.seq !== undefined) message = this.store.load(request.seq);
+    const damage = this.store.damageSeen();
+    if (message === undefined && damage !== undefined) return damage;
+    return message;
   }
 }

@@ -8,7 +8,7 @@ import type { InternalClient } from '../../server/internal-client.ts';
 import type { Subscription } from '../../server/subscription.ts';
 import { formatRfc3339Ns } from '../../util/time.ts';
 import type { Stream } from '../stream.ts';
-import type { StoredMessage } from '../store.ts';
+import { StoreError, type StoredMessage } from '../store.ts';
 import { parseApiBody } from './body.ts';
 import { JsApiError } from './errors.generated.ts';
 import { parseGetRequest } from './stream-api.ts';
@@ -16,6 +16,8 @@ import { parseGetRequest } from './stream-api.ts';
 export const DIRECT_GET_PREFIX = '$JS.API.DIRECT.GET.';
 /** nats-server answers direct gets in queue group `_sys_` (one answer per request when mirrors answer too). */
 export const DIRECT_GET_QUEUE = '_sys_';
+/** The status for a damaged (quarantined) message: canopy's own; nats-server has no checksums to fail. */
+export const DAMAGED_STATUS = '500 Message Damaged';
 
 function statusReply(client: InternalClient, reply: string, status: string): void {
   const header = Buffer.from(`NATS/1.0 ${status}\r\n\r\n`, 'latin1');
@@ -40,14 +42,18 @@ function onDirectGet(client: InternalClient, stream: Stream, subject: string, re
     // Subject form: the rest of the subject names the message subject; the body must be empty.
     const text = body.toString('utf8').trim();
     if (text !== '' && text !== '{}') return statusReply(client, reply, '408 Bad Request');
-    message = stream.store.loadLast(subject.slice(prefix.length + 1));
+    const found = stream.getMessage({ last_by_subj: subject.slice(prefix.length + 1) });
+    if (found instanceof StoreError) return statusReply(client, reply, DAMAGED_STATUS);
+    message = found;
   } else {
     if (body.length === 0) return statusReply(client, reply, '408 Empty Request');
     const parsed = parseApiBody(Buffer.from(body));
     if (parsed instanceof JsApiError) return statusReply(client, reply, '408 Malformed Request');
     const request = parseGetRequest(parsed);
     if (request === undefined) return statusReply(client, reply, Object.keys(parsed).length === 0 ? '408 Empty Request' : '408 Bad Request');
-    message = stream.getMessage(request);
+    const found = stream.getMessage(request);
+    if (found instanceof StoreError) return statusReply(client, reply, DAMAGED_STATUS);
+    message = found;
   }
   if (message === undefined) return statusReply(client, reply, '404 Message Not Found');
   const { headerBytes: replyHeaderBytes, data: replyData } = directGetReply(stream.name, message);

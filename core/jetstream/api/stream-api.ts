@@ -9,12 +9,14 @@ import { parseApiBody } from './body.ts';
 import { buildStoredMessageJson, buildStreamInfo } from '../stream-info.ts';
 import { checkStreamUpdate, normalizeStreamConfig, sameStreamConfig } from '../stream-config.ts';
 import type { Stream } from '../stream.ts';
+import { StoreError } from '../store.ts';
 import {
   JsApiError,
   newBadRequestError,
   newNoMessageFoundError,
   newSequenceNotFoundError,
   newStreamCreateError,
+  newStreamGeneralError,
   newStreamMismatchError,
   newStreamMsgDeleteFailedError,
   newStreamNameExistError,
@@ -288,6 +290,7 @@ function handleMsgGet(context: ApiContext, request: ApiRequest): void {
   const get = parseGetRequest(body);
   if (get === undefined) return js.respondError(request.reply, typeName, newBadRequestError());
   const message = stream.getMessage(get);
+  if (message instanceof StoreError) return js.respondError(request.reply, typeName, newStreamGeneralError({ err: message.message }));
   if (message === undefined) return js.respondError(request.reply, typeName, newNoMessageFoundError());
   js.respond(request.reply, typeName, { message: buildStoredMessageJson(message) });
 }

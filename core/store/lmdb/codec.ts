@@ -60,8 +60,8 @@ function readVarint(source: Uint8Array, cursor: { offset: number }, end: number)
   return -1;
 }
 
-function corrupt(what: string): StoreError {
-  return new StoreError(StoreErrorCode.corrupt, `${what} failed its checksum`);
+function corrupt(what: string, seq?: number): StoreError {
+  return new StoreError(StoreErrorCode.corrupt, `${what} failed its checksum`, seq === undefined ? {} : { seq });
 }
 
 /** Encodes a message record for `key` (`messageKey(streamId, seq)`). */
@@ -125,7 +125,7 @@ export function readMessageLayout(record: Buffer): RecordLayout | undefined {
  */
 export function decodeMessageRecord(key: Uint8Array, record: Buffer): StoredMessage {
   const seq = seqOfMessageKey(key);
-  if (!isMessageRecordIntact(key, record)) throw corrupt(`message ${seq}`);
+  if (!isMessageRecordIntact(key, record)) throw corrupt(`message ${seq}`, seq);
   const layout = readMessageLayout(record);
   // Pair assertion of encodeMessageRecord: a record with a valid CRC was written by it.
   assert(layout !== undefined, 'a record with a valid checksum must parse');
