@@ -7,6 +7,7 @@
  * addConsumerWithAssignment. Fields nats-server 2.10 does not know
  * (pause_until, priority_*) are dropped, as a 2.10 server's JSON decoding does.
  */
+import { canonicalJson } from '../util/canonical-json.ts';
 import { isValidSubject, subjectIsLiteral, subjectMatchesFilter } from '../subjects/subject.ts';
 import { parseRfc3339Ns, formatRfc3339Ns } from '../util/time.ts';
 import {
@@ -512,14 +513,6 @@ export function sameConsumerConfig(a: ConsumerConfig, b: ConsumerConfig): boolea
   return canonicalJson(a) === canonicalJson(b);
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Raw)[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /**
  * What an update may change (nats-server checkNewConsumerConfig). `hasDeliverInterest`

@@ -3,6 +3,7 @@
  * STREAM.CREATE / STREAM.UPDATE (NATS-SPEC.md §2.3, §5). The response echoes the
  * filled-in config; creating again with an identical filled-in config is idempotent.
  */
+import { canonicalJson } from '../util/canonical-json.ts';
 import { isValidLiteralSubject, isValidSubject, subjectsOverlap } from '../subjects/subject.ts';
 import {
   newStreamInvalidConfigError,
@@ -215,11 +216,3 @@ export function sameStreamConfig(a: StreamConfig, b: StreamConfig): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Raw)[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}

@@ -7,7 +7,6 @@ import { parsePullRequest } from '../consumer.ts';
 import { isValidConsumerName, normalizeConsumerConfig } from '../consumer-config.ts';
 import type { ConsumerRegistry, CreateAction } from '../consumers.ts';
 import type { Stream } from '../stream.ts';
-import { parseApiBody } from './body.ts';
 import {
   JsApiError,
   JsApiErrorCode,
@@ -21,9 +20,8 @@ import {
   newConsumerNotFoundError,
   newInvalidJSONError,
   newStreamMismatchError,
-  newStreamNotFoundError,
 } from './errors.generated.ts';
-import { LIST_PAGE_MAX, NAMES_PAGE_MAX, type ApiContext, type ApiRequest } from './stream-api.ts';
+import { bodyOrError, LIST_PAGE_MAX, lookupStream, NAMES_PAGE_MAX, type ApiContext, type ApiRequest } from './stream-api.ts';
 
 type ConsumerApiHandler = (registry: ConsumerRegistry, context: ApiContext, request: ApiRequest) => Promise<void> | void;
 
@@ -32,21 +30,6 @@ export function handleConsumerApi(registry: ConsumerRegistry, context: ApiContex
   const handler = CONSUMER_API_HANDLERS.get(request.tokens[1] ?? '');
   if (handler === undefined) return;
   return handler(registry, context, request);
-}
-
-function bodyOrError(context: ApiContext, request: ApiRequest, typeName: string): Record<string, unknown> | undefined {
-  const body = parseApiBody(request.body);
-  if (body instanceof JsApiError) {
-    context.jetstream.respondError(request.reply, typeName, body);
-    return undefined;
-  }
-  return body;
-}
-
-function lookupStream(context: ApiContext, request: ApiRequest, typeName: string, name: string): Stream | undefined {
-  const stream = context.jetstream.streams.get(name);
-  if (stream === undefined) context.jetstream.respondError(request.reply, typeName, newStreamNotFoundError());
-  return stream;
 }
 
 /** The subject form of a create request and what its tokens say. */

@@ -46,7 +46,8 @@ function streamNameOf(request: ApiRequest, index = 2): string {
   return request.tokens.slice(index).join('.');
 }
 
-function bodyOrError(context: ApiContext, request: ApiRequest, typeName: string): Record<string, unknown> | undefined {
+/** The request body as an object, or undefined after answering with the parse error. */
+export function bodyOrError(context: ApiContext, request: ApiRequest, typeName: string): Record<string, unknown> | undefined {
   const body = parseApiBody(request.body);
   if (body instanceof JsApiError) {
     context.jetstream.respondError(request.reply, typeName, body);
@@ -55,7 +56,8 @@ function bodyOrError(context: ApiContext, request: ApiRequest, typeName: string)
   return body;
 }
 
-function lookupStream(context: ApiContext, request: ApiRequest, typeName: string, name: string): Stream | undefined {
+/** The named stream, or undefined after answering 10059. */
+export function lookupStream(context: ApiContext, request: ApiRequest, typeName: string, name: string): Stream | undefined {
   const stream = context.jetstream.streams.get(name);
   if (stream === undefined) context.jetstream.respondError(request.reply, typeName, newStreamNotFoundError());
   return stream;
@@ -184,40 +186,34 @@ function pageOf<T>(items: readonly T[], body: Record<string, unknown>, pageMax: 
   return { page: items.slice(offset, offset + pageMax), offset };
 }
 
-function handleStreamNames(context: ApiContext, request: ApiRequest): void {
-  const typeName = 'stream_names_response';
-  const body = bodyOrError(context, request, typeName);
+/** STREAM.NAMES and STREAM.LIST: the same filter and paging, different page sizes and items. */
+function respondStreamPage(
+  context: ApiContext,
+  request: ApiRequest,
+  options: { typeName: string; pageMax: number; item: (stream: Stream) => unknown },
+): void {
+  const body = bodyOrError(context, request, options.typeName);
   if (body === undefined) return;
   const streams = listedStreams(context, body);
   if (streams instanceof JsApiError) {
-    context.jetstream.respondError(request.reply, typeName, streams);
+    context.jetstream.respondError(request.reply, options.typeName, streams);
     return;
   }
-  const { page, offset } = pageOf(streams, body, NAMES_PAGE_MAX);
-  context.jetstream.respond(request.reply, typeName, {
+  const { page, offset } = pageOf(streams, body, options.pageMax);
+  context.jetstream.respond(request.reply, options.typeName, {
     total: streams.length,
     offset,
-    limit: NAMES_PAGE_MAX,
-    streams: page.map((stream) => stream.name),
+    limit: options.pageMax,
+    streams: page.map(options.item),
   });
 }
 
+function handleStreamNames(context: ApiContext, request: ApiRequest): void {
+  respondStreamPage(context, request, { typeName: 'stream_names_response', pageMax: NAMES_PAGE_MAX, item: (stream) => stream.name });
+}
+
 function handleStreamList(context: ApiContext, request: ApiRequest): void {
-  const typeName = 'stream_list_response';
-  const body = bodyOrError(context, request, typeName);
-  if (body === undefined) return;
-  const streams = listedStreams(context, body);
-  if (streams instanceof JsApiError) {
-    context.jetstream.respondError(request.reply, typeName, streams);
-    return;
-  }
-  const { page, offset } = pageOf(streams, body, LIST_PAGE_MAX);
-  context.jetstream.respond(request.reply, typeName, {
-    total: streams.length,
-    offset,
-    limit: LIST_PAGE_MAX,
-    streams: page.map((stream) => infoOf(context, stream)),
-  });
+  respondStreamPage(context, request, { typeName: 'stream_list_response', pageMax: LIST_PAGE_MAX, item: (stream) => infoOf(context, stream) });
 }
 
 async function handleStreamDelete(context: ApiContext, request: ApiRequest): Promise<void> {
