@@ -349,7 +349,7 @@ describe('JetStream consumers with nats.js', () => {
     const started = Date.now();
     await collect(messages, 3, () => times.push(Date.now() - started));
     await messages.close();
-    assert.ok(times[1]! >= 180 && times[1]! < 500, `second delivery after ~200 ms, got ${times[1]}`);
+    assert.ok(times[1]! >= 180 && times[1]! < 5000, `second delivery after ~200 ms (never before; a loaded machine may be late), got ${times[1]}`);
     assert.ok(times[2]! - times[1]! >= 550, `third delivery ~600 ms later, got ${times[2]! - times[1]!}`);
 
     await js.publish('bo.y', 'y');

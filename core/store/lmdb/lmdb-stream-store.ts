@@ -910,7 +910,10 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (entries !== undefined) {
       for (let i = entries.length - 1; i >= 0; i--) if (!entries[i]!.isDead && entries[i]!.seq >= this.#firstSeq) return entries[i]!.seq;
     }
-    for (const seq of this.#diskSeqsDescending(subject)) return seq;
+    for (const seq of this.#diskSeqsDescending(subject)) {
+      // Between a commit landing and committed() running, a tail entry is on disk too: the tail decides.
+      if (!this.#tailBySeq.has(seq)) return seq;
+    }
     return undefined;
   }
 
@@ -918,12 +921,13 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   #liveSeqsOfSubject(subject: string, seqBelow: number): number[] {
     const seqs: number[] = [];
     for (const seq of this.#diskSeqsAscending(subject, this.#firstSeq)) {
-      if (seq >= seqBelow) return seqs;
-      seqs.push(seq);
+      if (seq >= seqBelow) break;
+      // Between a commit landing and committed() running, a tail entry is on disk too: the tail decides.
+      if (!this.#tailBySeq.has(seq)) seqs.push(seq);
     }
     const entries = this.#tailBySubject.get(subject);
     if (entries !== undefined) for (const entry of entries) if (!entry.isDead && entry.seq < seqBelow) seqs.push(entry.seq);
-    return seqs;
+    return seqs.sort((a, b) => a - b);
   }
 
   /** Live messages of `subject` with seq >= from (from >= firstSeq). */
@@ -948,7 +952,14 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       for (const [seq, tomb] of this.#tombs) if (seq >= from && tomb.subject === subject) count--;
     }
     const entries = this.#tailBySubject.get(subject);
-    if (entries !== undefined) for (const entry of entries) if (!entry.isDead && entry.seq >= from) count++;
+    if (entries !== undefined) {
+      for (const entry of entries) {
+        if (entry.seq < from) continue;
+        // A written entry whose commit already landed was counted from disk above: the tail decides.
+        if (entry.isWritten && this.#messagesDb.getBinary(messageKey(this.streamId, entry.seq)) !== undefined) count--;
+        if (!entry.isDead) count++;
+      }
+    }
     return count;
   }
 
