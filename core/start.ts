@@ -1,10 +1,12 @@
 /** Starts a standalone broker: the core server, JetStream and monitoring. The one entry the CLIs call. */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createConsumerLayer } from './jetstream/consumers.ts';
 import { JetStream } from './jetstream/jetstream.ts';
 import { startMonitor, type Monitor } from './monitor/http.ts';
 import type { ServerOptions } from './server/options.ts';
 import { Server } from './server/server.ts';
+import { DeferredJetStreamStorage } from './store/deferred-jetstream-storage.ts';
 import { LmdbJetStreamStorage } from './store/lmdb/lmdb-jetstream-storage.ts';
 import type { Logger } from './util/logger.ts';
 
@@ -18,7 +20,10 @@ export type Broker = {
 
 async function startJetStream(server: Server, options: ServerOptions, log: Logger): Promise<JetStream> {
   mkdirSync(options.storeDir, { recursive: true });
-  const storage = LmdbJetStreamStorage.open(options.storeDir);
+  // An existing store is opened now (its streams are recovered); a new one waits for its first file stream.
+  const storage = existsSync(join(options.storeDir, 'jetstream'))
+    ? LmdbJetStreamStorage.open(options.storeDir)
+    : new DeferredJetStreamStorage(options.storeDir);
   const jetstream = new JetStream({
     client: server.createInternalClient('jetstream'),
     storage,

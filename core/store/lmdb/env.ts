@@ -19,7 +19,17 @@
  * nobody holds, which Node 20 turns into a crash (measured on a full tmpfs).
  */
 import { statfsSync } from 'node:fs';
-import { open, type Database, type DatabaseOptions, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
+import { createRequire } from 'node:module';
+import type { Database, DatabaseOptions, RootDatabase, RootDatabaseOptionsWithPath } from 'lmdb';
+
+/**
+ * lmdb is required when the first environment opens, not imported at load time: a broker
+ * without file streams does not pay its memory (~10 MB RSS with its native library).
+ */
+const requireLmdb = createRequire(import.meta.url);
+function open<V, K>(options: RootDatabaseOptionsWithPath): RootDatabase<V, K & import('lmdb').Key> {
+  return (requireLmdb('lmdb') as typeof import('lmdb')).open<V, K & import('lmdb').Key>(options);
+}
 import { StoreError, StoreErrorCode } from '../../jetstream/store.ts';
 
 /**
