@@ -129,20 +129,8 @@ export type ConnzOptions = {
   readonly mqttClient: string;
 };
 
-/** The /connz query as decoded, before the cross-checks. */
-type ConnzQuery = {
-  readonly sortText: string;
-  readonly isAuth: boolean;
-  readonly subscriptions: SubscriptionsListing;
-  readonly offset: number;
-  readonly limit: number;
-  readonly cid: number;
-  readonly state: ConnectionState;
-  readonly user: string;
-  readonly account: string;
-  readonly filterSubject: string;
-  readonly mqttClient: string;
-};
+/** The /connz query as decoded, before the cross-checks: the options with the sort still as text. */
+type ConnzQuery = Omit<ConnzOptions, 'sort'> & { readonly sortText: string };
 
 /**
  * Decodes the parameters in nats-server's order (`auth`, `subs`, `offset`,

@@ -3,7 +3,7 @@
  * forms, INFO, NAMES, LIST, DELETE and MSG.NEXT. One handler per endpoint, with
  * nats-server's `type` names and error codes.
  */
-import { parsePullRequest } from '../consumer.ts';
+import { parsePullRequest, type Consumer } from '../consumer.ts';
 import { isValidConsumerName, normalizeConsumerConfig } from '../consumer-config.ts';
 import type { ConsumerRegistry, CreateAction } from '../consumers.ts';
 import type { Stream } from '../stream.ts';
@@ -21,7 +21,7 @@ import {
   newInvalidJSONError,
   newStreamMismatchError,
 } from './errors.generated.ts';
-import { bodyOrError, LIST_PAGE_MAX, lookupStream, NAMES_PAGE_MAX, type ApiContext, type ApiRequest } from './stream-api.ts';
+import { bodyOrError, LIST_PAGE_MAX, lookupStream, NAMES_PAGE_MAX, pageOf, type ApiContext, type ApiRequest } from './stream-api.ts';
 
 type ConsumerApiHandler = (registry: ConsumerRegistry, context: ApiContext, request: ApiRequest) => Promise<void> | void;
 
@@ -144,43 +144,32 @@ async function handleDelete(registry: ConsumerRegistry, context: ApiContext, req
   context.jetstream.respond(request.reply, typeName, { success: true });
 }
 
-function pageOffset(body: Record<string, unknown>, total: number): number {
-  const requested = typeof body['offset'] === 'number' && Number.isInteger(body['offset']) ? body['offset'] : 0;
-  return Math.min(Math.max(requested, 0), total);
+/** CONSUMER.NAMES and CONSUMER.LIST: the same paging, different page sizes and items. */
+function respondConsumerPage(
+  context: ApiContext,
+  request: ApiRequest,
+  options: { registry: ConsumerRegistry; typeName: string; pageMax: number; item: (consumer: Consumer) => unknown },
+): void {
+  const body = bodyOrError(context, request, options.typeName);
+  if (body === undefined) return;
+  const stream = lookupStream(context, request, options.typeName, request.tokens[2] ?? '');
+  if (stream === undefined) return;
+  const consumers = options.registry.list(stream.name);
+  const { page, offset } = pageOf(consumers, body, options.pageMax);
+  context.jetstream.respond(request.reply, options.typeName, {
+    total: consumers.length,
+    offset,
+    limit: options.pageMax,
+    consumers: page.map(options.item),
+  });
 }
 
 function handleNames(registry: ConsumerRegistry, context: ApiContext, request: ApiRequest): void {
-  const typeName = 'consumer_names_response';
-  const body = bodyOrError(context, request, typeName);
-  if (body === undefined) return;
-  const stream = lookupStream(context, request, typeName, request.tokens[2] ?? '');
-  if (stream === undefined) return;
-  const consumers = registry.list(stream.name);
-  const offset = pageOffset(body, consumers.length);
-  const page = consumers.slice(offset, offset + NAMES_PAGE_MAX);
-  context.jetstream.respond(request.reply, typeName, {
-    total: consumers.length,
-    offset,
-    limit: NAMES_PAGE_MAX,
-    consumers: page.map((consumer) => consumer.name),
-  });
+  respondConsumerPage(context, request, { registry, typeName: 'consumer_names_response', pageMax: NAMES_PAGE_MAX, item: (consumer) => consumer.name });
 }
 
 function handleList(registry: ConsumerRegistry, context: ApiContext, request: ApiRequest): void {
-  const typeName = 'consumer_list_response';
-  const body = bodyOrError(context, request, typeName);
-  if (body === undefined) return;
-  const stream = lookupStream(context, request, typeName, request.tokens[2] ?? '');
-  if (stream === undefined) return;
-  const consumers = registry.list(stream.name);
-  const offset = pageOffset(body, consumers.length);
-  const page = consumers.slice(offset, offset + LIST_PAGE_MAX);
-  context.jetstream.respond(request.reply, typeName, {
-    total: consumers.length,
-    offset,
-    limit: LIST_PAGE_MAX,
-    consumers: page.map((consumer) => consumer.info()),
-  });
+  respondConsumerPage(context, request, { registry, typeName: 'consumer_list_response', pageMax: LIST_PAGE_MAX, item: (consumer) => consumer.info() });
 }
 
 /** `CONSUMER.MSG.NEXT.<stream>.<consumer>`: a pull request; replies are status messages, not JSON. */

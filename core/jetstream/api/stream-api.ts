@@ -83,16 +83,24 @@ async function persistMeta(context: ApiContext, stream: Stream): Promise<void> {
   await context.jetstream.storage.saveStreamMeta(stream.name, { config: stream.config, created_ns: stream.createdNs.toString() });
 }
 
+/** The body of a CREATE/UPDATE and the stream name of its subject; answers 10056 when the body names another stream. */
+function configRequestOf(context: ApiContext, request: ApiRequest, typeName: string): { body: Record<string, unknown>; name: string } | undefined {
+  const body = bodyOrError(context, request, typeName);
+  if (body === undefined) return undefined;
+  const name = streamNameOf(request);
+  if (typeof body['name'] === 'string' && body['name'] !== '' && body['name'] !== name) {
+    context.jetstream.respondError(request.reply, typeName, newStreamMismatchError());
+    return undefined;
+  }
+  return { body, name };
+}
+
 async function handleStreamCreate(context: ApiContext, request: ApiRequest): Promise<void> {
   const typeName = 'stream_create_response';
   const js = context.jetstream;
-  const body = bodyOrError(context, request, typeName);
-  if (body === undefined) return;
-  const name = streamNameOf(request);
-  if (typeof body['name'] === 'string' && body['name'] !== '' && body['name'] !== name) {
-    js.respondError(request.reply, typeName, newStreamMismatchError());
-    return;
-  }
+  const parsed = configRequestOf(context, request, typeName);
+  if (parsed === undefined) return;
+  const { body, name } = parsed;
   const config = normalizeStreamConfig({ ...body, name });
   if (config instanceof JsApiError) {
     js.respondError(request.reply, typeName, config);
@@ -126,13 +134,9 @@ async function handleStreamCreate(context: ApiContext, request: ApiRequest): Pro
 async function handleStreamUpdate(context: ApiContext, request: ApiRequest): Promise<void> {
   const typeName = 'stream_update_response';
   const js = context.jetstream;
-  const body = bodyOrError(context, request, typeName);
-  if (body === undefined) return;
-  const name = streamNameOf(request);
-  if (typeof body['name'] === 'string' && body['name'] !== '' && body['name'] !== name) {
-    js.respondError(request.reply, typeName, newStreamMismatchError());
-    return;
-  }
+  const parsed = configRequestOf(context, request, typeName);
+  if (parsed === undefined) return;
+  const { body, name } = parsed;
   const stream = lookupStream(context, request, typeName, name);
   if (stream === undefined) return;
   const config = normalizeStreamConfig({ ...body, name });
@@ -180,7 +184,8 @@ function listedStreams(context: ApiContext, body: Record<string, unknown>): Stre
   return streams.filter((stream) => (stream.config.subjects ?? []).some((subject) => subjectsOverlap(subject, filter)));
 }
 
-function pageOf<T>(items: readonly T[], body: Record<string, unknown>, pageMax: number): { page: T[]; offset: number } {
+/** One page of `items` at the request's `offset` (clamped to the total), as nats-server pages names and lists. */
+export function pageOf<T>(items: readonly T[], body: Record<string, unknown>, pageMax: number): { page: T[]; offset: number } {
   const requested = typeof body['offset'] === 'number' && Number.isInteger(body['offset']) ? body['offset'] : 0;
   const offset = Math.min(Math.max(requested, 0), items.length);
   return { page: items.slice(offset, offset + pageMax), offset };
