@@ -20,10 +20,16 @@ export type Broker = {
 
 async function startJetStream(server: Server, options: ServerOptions, log: Logger): Promise<JetStream> {
   mkdirSync(options.storeDir, { recursive: true });
+  if (options.syncPolicy !== 'always') {
+    log.warn(
+      { sync_interval_ms: options.syncPolicy.intervalMs },
+      'sync is an interval: PubAcks do not wait for fsync; an OS crash or power cut can lose the last acknowledged messages',
+    );
+  }
   // An existing store is opened now (its streams are recovered); a new one waits for its first file stream.
   const storage = existsSync(join(options.storeDir, 'jetstream'))
-    ? LmdbJetStreamStorage.open(options.storeDir)
-    : new DeferredJetStreamStorage(options.storeDir);
+    ? LmdbJetStreamStorage.open(options.storeDir, options.syncPolicy)
+    : new DeferredJetStreamStorage(options.storeDir, options.syncPolicy);
   const jetstream = new JetStream({
     client: server.createInternalClient('jetstream'),
     storage,

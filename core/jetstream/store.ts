@@ -13,6 +13,20 @@
 /** `file` (LMDB) or `memory`, as in StreamConfig.storage. */
 export type StorageKind = 'file' | 'memory';
 
+/**
+ * When file storage fsyncs, i.e. what `flushed()` (and so a PubAck) waits for
+ * (README.md "Durability"):
+ * - `'always'`: the write is in a synced transaction: it survives a process
+ *   crash, an OS crash and a power loss.
+ * - `{ intervalMs }` (nats-server's `sync_interval`): the write is committed to
+ *   the operating system, so it survives a process crash; the fsync starts right
+ *   after the commit, in the background (never deferred to the interval), so an
+ *   OS crash or power loss can lose the acknowledged writes of the last moments,
+ *   never the store's consistency. The interval is accepted for nats-server
+ *   configs; no setting makes canopy sync less often than that.
+ */
+export type SyncPolicy = 'always' | { readonly intervalMs: number };
+
 /** A message as stored. Buffers returned by a store are the caller's (copies, safe to keep). */
 export type StoredMessage = {
   /** Stream sequence, 1-based. */

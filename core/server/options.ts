@@ -3,6 +3,7 @@
  * `ping_interval`, …), mapped once to canopy's internal qualifier-last names.
  * Flags and the JSON config file take the same keys; flags win.
  */
+import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import {
   AUTH_TIMEOUT_MS,
@@ -50,6 +51,8 @@ export type ServerOptions = {
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
   readonly isJetStreamEnabled: boolean;
+  /** When file storage fsyncs before a PubAck (SyncPolicy). */
+  readonly syncPolicy: SyncPolicy;
 };
 
 /** A bad flag or config value: one line naming the key and what is allowed. */
@@ -63,7 +66,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool';
+type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool' | 'sync';
 
 type OptionSpec = {
   readonly kind: Kind;
@@ -87,6 +90,11 @@ export const SERVER_OPTION_SPECS = {
   websocket_host: { kind: 'string', describe: 'WebSocket listen address' },
   jetstream: { kind: 'bool', alias: 'js', describe: 'enable JetStream (true or false)' },
   store_dir: { kind: 'string', alias: 'sd', describe: 'JetStream data directory' },
+  sync: {
+    kind: 'sync',
+    min: 1,
+    describe: '"always" (PubAck after fsync) or an interval such as "1s" (PubAck once written to the OS; fsync follows)',
+  },
   log_level: { kind: 'log_level', describe: `log level: ${LogLevel.join(', ')}` },
   max_payload: { kind: 'size', min: 1, max: PAYLOAD_BYTES_CEILING, describe: 'largest message payload in bytes (e.g. 1048576 or "1MB")' },
   max_control_line: { kind: 'size', min: 256, max: 1024 * 1024, describe: 'longest protocol control line in bytes' },
@@ -108,6 +116,7 @@ const KEY_SYNONYMS: ReadonlyMap<string, ServerOptionKey> = new Map([
   ['host', 'addr'],
   ['listen_port', 'port'],
   ['jetstream_store_dir', 'store_dir'],
+  ['sync_interval', 'sync'],
   ['monitor_port', 'http_port'],
 ]);
 
@@ -122,6 +131,7 @@ export const DEFAULT_SERVER_CONFIG = {
   websocket_host: '0.0.0.0',
   jetstream: 'true',
   store_dir: './data',
+  sync: 'always',
   log_level: 'info',
   max_payload: PAYLOAD_BYTES_MAX,
   max_control_line: CONTROL_LINE_BYTES_MAX,
@@ -202,14 +212,17 @@ function coerceOption(key: ServerOptionKey, value: unknown): string | number {
       }
       return checkRange(key, spec, bytes, ' bytes');
     }
-    case 'duration': {
-      const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined;
-      if (ms === undefined) {
-        throw new ConfigError(key, `must be a duration such as 2 (seconds), "500ms" or "2m" (got ${describeValue(value)})`);
-      }
-      return checkRange(key, spec, ms, ' ms');
-    }
+    case 'sync':
+      return value === 'always' ? value : durationMs(key, spec, value, '"always" or a duration such as "1s" or "2m"');
+    case 'duration':
+      return durationMs(key, spec, value, 'a duration such as 2 (seconds), "500ms" or "2m"');
   }
+}
+
+function durationMs(key: ServerOptionKey, spec: OptionSpec, value: unknown, allowed: string): number {
+  const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined;
+  if (ms === undefined) throw new ConfigError(key, `must be ${allowed} (got ${describeValue(value)})`);
+  return checkRange(key, spec, ms, ' ms');
 }
 
 /** Flattens a JSON config object: `{ websocket: { port } }` becomes `websocket_port`; synonyms map to their key. */
@@ -278,5 +291,6 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',
+    syncPolicy: values.get('sync') === 'always' ? 'always' : { intervalMs: num('sync') },
   };
 }

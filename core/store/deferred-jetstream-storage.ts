@@ -5,18 +5,20 @@
  * go to the LMDB storage, which keeps memory streams in memory too. Each stream stays
  * with the storage that opened it.
  */
-import type { ConsumerStateRecord, JetStreamStorage, StorageKind, StreamStore } from '../jetstream/store.ts';
+import type { ConsumerStateRecord, JetStreamStorage, StorageKind, StreamStore, SyncPolicy } from '../jetstream/store.ts';
 import { LmdbJetStreamStorage } from './lmdb/lmdb-jetstream-storage.ts';
 import { MemoryJetStreamStorage } from './memory/memory-jetstream-storage.ts';
 
 export class DeferredJetStreamStorage implements JetStreamStorage {
   readonly #storeDir: string;
+  readonly #syncPolicy: SyncPolicy;
   readonly #memory = new MemoryJetStreamStorage();
   #lmdb: LmdbJetStreamStorage | undefined;
   readonly #owners = new Map<string, JetStreamStorage>();
 
-  constructor(storeDir: string) {
+  constructor(storeDir: string, syncPolicy: SyncPolicy) {
     this.#storeDir = storeDir;
+    this.#syncPolicy = syncPolicy;
     this.#lmdb = undefined;
   }
 
@@ -32,7 +34,7 @@ export class DeferredJetStreamStorage implements JetStreamStorage {
   openStream(name: string, storage: StorageKind): StreamStore {
     let owner = this.#owners.get(name);
     if (owner === undefined) {
-      if (storage === 'file') this.#lmdb ??= LmdbJetStreamStorage.open(this.#storeDir);
+      if (storage === 'file') this.#lmdb ??= LmdbJetStreamStorage.open(this.#storeDir, this.#syncPolicy);
       owner = this.#lmdb ?? this.#memory;
       this.#owners.set(name, owner);
     }

@@ -63,6 +63,8 @@ type CompareOptions = {
   readonly e2eMsgs: number;
   /** Messages stored for the disk figure (scaled to 1 M). */
   readonly diskMsgs: number;
+  /** canopy's `sync` setting (`always`, or an interval such as `1s`). */
+  readonly canopySync: string;
   readonly scenarioIds: ReadonlySet<ScenarioId>;
   readonly serverNames: readonly ServerName[];
   readonly isRecording: boolean;
@@ -266,7 +268,7 @@ function buildCanopy(): void {
   if (run.status !== 0) throw new Error('npm run build failed');
 }
 
-async function startServer(name: ServerName): Promise<RunningServer> {
+async function startServer(name: ServerName, canopySync: string): Promise<RunningServer> {
   const port = await freePort();
   const monitorPort = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), `bench-compare-${name}-`));
@@ -279,7 +281,7 @@ async function startServer(name: ServerName): Promise<RunningServer> {
             ...CANOPY_NODE_FLAGS,
             'dist/canopy.mjs',
             'server',
-            ...['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '--websocket_port', '0', '--log_level', 'warn', '--store_dir', storeDir],
+            ...['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '--websocket_port', '0', '--log_level', 'warn', '--store_dir', storeDir, '--sync', canopySync],
           ],
           { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
         )
@@ -839,7 +841,7 @@ function renderReport(options: {
   for (const [server, error] of options.startErrors) notes.unshift(`${server} did not start: ${error.split('\n')[0]}`);
   const env = options.environment;
   return [
-    `${env.date}, commit ${env.gitCommit}; ${env.cpuCount} CPUs (${env.cpuModel}); Node.js ${env.nodeVersion}; nats-server ${env.natsServerVersion}.`,
+    `${env.date}, commit ${env.gitCommit}; canopy with sync ${options.compare.canopySync}; ${env.cpuCount} CPUs (${env.cpuModel}); Node.js ${env.nodeVersion}; nats-server ${env.natsServerVersion}.`,
     `${compare.rounds} rounds, canopy and nats-server alternating; ${compare.msgs.toLocaleString('en-US')} messages of ${compare.sizeBytes} B per core throughput run, ` +
       `${compare.jsMsgs.toLocaleString('en-US')} per JetStream throughput run (one R1 file stream each);`,
     'medians over the rounds, (min–max) in brackets. CPU/msg is the server process\'s user + system time per published message (per request for request-reply).',
@@ -897,6 +899,7 @@ function parseCompareOptions(): CompareOptions {
     .option('size', { type: 'number', default: 128, describe: 'payload bytes' })
     .option('only', { type: 'string', describe: `comma-separated scenarios to run: ${SCENARIO_IDS.join(', ')}` })
     .option('servers', { type: 'string', default: SERVER_NAMES.join(','), describe: 'comma-separated servers to run: canopy, nats-server' })
+    .option('canopy-sync', { type: 'string', default: 'always', describe: 'canopy\'s sync setting: always, or an interval such as 1s' })
     .option('record', { type: 'boolean', default: false, describe: `write the table into ${README_PATH}` })
     .strict()
     .help()
@@ -948,6 +951,7 @@ function parseCompareOptions(): CompareOptions {
     scenarioIds: new Set(only),
     serverNames,
     isRecording: argv.record,
+    canopySync: argv['canopy-sync'],
   };
 }
 
@@ -991,7 +995,7 @@ async function main(): Promise<void> {
   const startErrors = new Map<ServerName, string>();
   for (const name of options.serverNames) {
     try {
-      const server = await startServer(name);
+      const server = await startServer(name, options.canopySync);
       servers.push(server);
       process.stderr.write(`bench:compare: ${name} on ${server.url} (pid ${server.pid}), idle RSS ${formatMegabytes(server.idleRssBytes)}, store ${server.storeDir}\n`);
     } catch (err) {

@@ -3,13 +3,20 @@
  * spelled out (STYLE.md §2.11 rule 8: no library defaults), and maps LMDB
  * failures to StoreError codes.
  *
- * Durability choice (RELIABILITY.md §3.4 recipe, option 1): `overlappingSync:
- * false`. Each commit then writes the dirty pages, fdatasyncs, and writes the
- * meta page synchronously before lmdb-js resolves the commit's promise, so a
- * resolved commit promise means "on disk". With the default (`true`) a resolved
- * promise only means "visible", and we would have to await `flushed` as well.
- * Measured on this machine kind, `false` is as fast or faster for
- * acknowledge-after-fsync (RELIABILITY.md §3.3).
+ * Durability (RELIABILITY.md §3.4 recipe), by the server's `sync` policy:
+ * - `always`: `overlappingSync: false`. Each commit writes the dirty pages,
+ *   fdatasyncs, and writes the meta page synchronously before lmdb-js resolves
+ *   the commit's promise, so a resolved commit promise means "on disk".
+ *   Measured on this machine kind, this is as fast or faster than
+ *   `overlappingSync` plus awaiting `flushed` (RELIABILITY.md §3.3).
+ * - an interval: `overlappingSync: true`. A commit writes pages and a meta
+ *   marked "not flushed" without syncing and resolves (the write is in the OS:
+ *   it survives a process crash); the writer thread then fdatasyncs and writes
+ *   a "flushed" meta before it starts the next transaction. After a reboot the
+ *   lmdb-js fork opens at the last flushed meta and never reuses pages an
+ *   unflushed transaction freed, so a power loss costs the last unsynced
+ *   commits, never consistency (RELIABILITY.md §3.2). `noSync` is never used:
+ *   it can corrupt the store on power loss.
  *
  * Batching: `eventTurnBatching: false`. The store does its own group commit
  * (commit-pipeline.ts): everything written since the previous commit goes into
@@ -30,7 +37,7 @@ const requireLmdb = createRequire(import.meta.url);
 function open<V, K>(options: RootDatabaseOptionsWithPath): RootDatabase<V, K & import('lmdb').Key> {
   return (requireLmdb('lmdb') as typeof import('lmdb')).open<V, K & import('lmdb').Key>(options);
 }
-import { StoreError, StoreErrorCode } from '../../jetstream/store.ts';
+import { StoreError, StoreErrorCode, type SyncPolicy } from '../../jetstream/store.ts';
 
 /**
  * LMDB page size. 16 KiB rather than the OS's 4 KiB: a stored 128-byte message
@@ -92,15 +99,15 @@ type ExplicitRootOptions = RootDatabaseOptionsWithPath & {
   readonly trackMetrics: boolean;
 };
 
-export function openLmdbDatabases(path: string): LmdbDatabases {
+export function openLmdbDatabases(path: string, syncPolicy: SyncPolicy): LmdbDatabases {
   const options: ExplicitRootOptions = {
     path,
     pageSize: LMDB_PAGE_BYTES,
     mapSize: LMDB_MAP_BYTES_INITIAL,
     maxDbs: LMDB_DATABASES_MAX,
     maxReaders: LMDB_READERS_MAX,
-    // Durability: a resolved commit promise means synced (see the file comment).
-    overlappingSync: false,
+    // Durability: with `always` a resolved commit promise means synced (see the file comment).
+    overlappingSync: syncPolicy !== 'always',
     separateFlushed: false,
     noSync: false,
     noMetaSync: false,
@@ -111,7 +118,7 @@ export function openLmdbDatabases(path: string): LmdbDatabases {
     remapChunks: false,
     eventTurnBatching: false,
     commitDelay: 0,
-    // Only meaningful with overlappingSync; the newest meta is always a synced one here.
+    // With overlappingSync: after a reboot open at the last flushed meta, after a process crash at the newest.
     safeRestore: false,
     noReadAhead: false,
     trackMetrics: false,

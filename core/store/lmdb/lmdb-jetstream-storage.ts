@@ -17,6 +17,7 @@ import type {
   JetStreamStorage,
   StorageKind,
   StreamStore,
+  SyncPolicy,
 } from '../../jetstream/store.ts';
 import { assert } from '../../util/assert.ts';
 import { MemoryStreamStore } from '../memory/memory-stream-store.ts';
@@ -94,10 +95,10 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
    * Opens (creating if needed) `<storeDir>/jetstream`. Reads only the stream
    * ids here; each stream's counters are read when it is opened.
    */
-  static open(storeDir: string): LmdbJetStreamStorage {
+  static open(storeDir: string, syncPolicy: SyncPolicy = 'always'): LmdbJetStreamStorage {
     const path = resolvePath(join(storeDir, 'jetstream'));
     assert(!OPEN_PATHS.has(path), `the JetStream store ${path} is already open in this process`);
-    const dbs = openLmdbDatabases(path);
+    const dbs = openLmdbDatabases(path, syncPolicy);
     OPEN_PATHS.add(path);
     try {
       return new LmdbJetStreamStorage(path, dbs);

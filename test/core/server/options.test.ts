@@ -35,6 +35,14 @@ test('defaults are nats-server\'s and the README\'s', () => {
   assert.equal(options.pingIntervalMs, 120_000);
   assert.equal(options.pingsOutstandingMax, 2);
   assert.equal(options.authTimeoutMs, 2000);
+  assert.equal(options.syncPolicy, 'always');
+});
+
+test('sync: "always" or an interval; nats-server\'s sync_interval is a synonym', () => {
+  assert.equal(resolveServerOptions({ sync: 'always' }).syncPolicy, 'always');
+  assert.deepEqual(resolveServerOptions({ sync: '1s' }).syncPolicy, { intervalMs: 1000 });
+  assert.deepEqual(resolveServerOptions({ sync_interval: '2m' }).syncPolicy, { intervalMs: 120_000 });
+  assert.deepEqual(resolveServerOptions({ sync: 5 }).syncPolicy, { intervalMs: 5000 });
 });
 
 test('ports: -1 picks a free port; 0 turns monitoring and WebSocket off', () => {
@@ -60,6 +68,8 @@ test('bad values name the key and what is allowed', () => {
     [{ max_payload: '65MB' }, /"max_payload": must be at most/],
     [{ max_payload: '2MB', max_pending: '1MB' }, /"max_payload": must not exceed max_pending/],
     [{ ping_interval: 'often' }, /"ping_interval": must be a duration/],
+    [{ sync: 'sometimes' }, /^invalid value for "sync": must be "always" or a duration such as "1s" or "2m" \(got "sometimes"\)$/],
+    [{ sync: '0s' }, /"sync": must be at least 1 ms/],
     [{ log_level: 'chatty' }, /"log_level": must be one of fatal, error, warn, info, debug, trace, silent/],
     [{ server_name: 5 }, /"server_name": must be a string/],
     [{ bogus: 1 }, /"bogus": unknown option/],
