@@ -10,7 +10,7 @@ import { JsApiError, newBadRequestError } from './api/errors.generated.ts';
 import { STREAM_API_HANDLERS, type ApiContext, type ApiRequest } from './api/stream-api.ts';
 import { normalizeStreamConfig } from './stream-config.ts';
 import { QuarantiningStore } from './quarantining-store.ts';
-import { Stream, type StreamHost } from './stream.ts';
+import { newIncarnation, Stream, streamMetaOf, type StreamHost } from './stream.ts';
 import type { JetStreamStorage } from './store.ts';
 
 export const API_PREFIX = '$JS.API.';
@@ -69,7 +69,10 @@ export class JetStream implements StreamHost {
         continue;
       }
       const createdNs = typeof meta['created_ns'] === 'string' ? BigInt(meta['created_ns']) : nowNs();
-      const stream = this.openStream(config, createdNs);
+      const incarnation = typeof meta['incarnation'] === 'string' ? meta['incarnation'] : undefined;
+      const stream = this.openStream(config, createdNs, incarnation);
+      // Metadata from before incarnations existed gets one now, kept from here on.
+      if (incarnation === undefined) await this.storage.saveStreamMeta(name, streamMetaOf(stream));
       await this.consumers?.onStreamStarted(stream);
     }
     // Not `$JS.API.>`: DIRECT.GET must reach nobody (503) on streams without allow_direct.
@@ -79,10 +82,13 @@ export class JetStream implements StreamHost {
     this.log.info({ streams: this.streams.size, store_dir: this.options.storeDir }, 'jetstream started');
   }
 
-  /** Creates the Stream object over its (opened or new) store and starts capturing. */
-  openStream(config: Stream['config'], createdNs: bigint): Stream {
+  /**
+   * Creates the Stream object over its (opened or new) store and starts capturing.
+   * A new stream (no `incarnation` given) gets a new incarnation id.
+   */
+  openStream(config: Stream['config'], createdNs: bigint, incarnation: string = newIncarnation()): Stream {
     const store = new QuarantiningStore(this.storage.openStream(config.name, config.storage), this.log.child({ stream: config.name }));
-    const stream = new Stream({ config, createdNs, store, host: this });
+    const stream = new Stream({ config, createdNs, incarnation, store, host: this });
     this.streams.set(config.name, stream);
     stream.start();
     this.directGet.sync(stream);

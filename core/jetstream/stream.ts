@@ -3,6 +3,7 @@
  * order (NATS-SPEC.md §3.3), appends to its store, enforces limits (§3.4), and
  * sends the PubAck only after the store's flush (ARCHITECTURE.md "Durability").
  */
+import { randomBytes } from 'node:crypto';
 import { getHeader } from '../protocol/headers.ts';
 import type { InternalClient } from '../server/internal-client.ts';
 import type { Subscription } from '../server/subscription.ts';
@@ -66,6 +67,8 @@ export class Stream {
   readonly name: string;
   config: StreamConfig;
   readonly createdNs: bigint;
+  /** Made at creation, kept for the stream's life (jetstream.ts newIncarnation). */
+  readonly incarnation: string;
   readonly store: QuarantiningStore;
   readonly #host: StreamHost;
   readonly #log: Logger;
@@ -78,10 +81,11 @@ export class Stream {
   #ageTimer: NodeJS.Timeout | undefined;
   #isClosed = false;
 
-  constructor(options: { config: StreamConfig; createdNs: bigint; store: QuarantiningStore; host: StreamHost }) {
+  constructor(options: { config: StreamConfig; createdNs: bigint; incarnation: string; store: QuarantiningStore; host: StreamHost }) {
     this.name = options.config.name;
     this.config = options.config;
     this.createdNs = options.createdNs;
+    this.incarnation = options.incarnation;
     this.store = options.store;
     this.#host = options.host;
     this.#log = options.host.log.child({ stream: this.name });
@@ -381,4 +385,21 @@ export class Stream {
     if (message === undefined && damage !== undefined) return damage;
     return message;
   }
+}
+
+/** Bytes of randomness in an incarnation id (hex-encoded: 32 characters). */
+const INCARNATION_BYTES = 16;
+
+/**
+ * A stream's incarnation id (core/link/README.md "Incarnation"): made when the stream is
+ * created, kept for its life, never reused, so a deleted and re-created stream (or a memory
+ * stream after a restart) is told apart from the old one by whoever copies it.
+ */
+export function newIncarnation(): string {
+  return randomBytes(INCARNATION_BYTES).toString('hex');
+}
+
+/** What is persisted of a file stream: its config, creation time and incarnation. */
+export function streamMetaOf(stream: Stream): Record<string, unknown> {
+  return { config: stream.config, created_ns: stream.createdNs.toString(), incarnation: stream.incarnation };
 }

@@ -8,7 +8,7 @@ import type { JetStream } from '../jetstream.ts';
 import { parseApiBody } from './body.ts';
 import { buildStoredMessageJson, buildStreamInfo } from '../stream-info.ts';
 import { checkStreamUpdate, normalizeStreamConfig, sameStreamConfig } from '../stream-config.ts';
-import type { Stream } from '../stream.ts';
+import { streamMetaOf, type Stream } from '../stream.ts';
 import { StoreError } from '../store.ts';
 import {
   JsApiError,
@@ -80,7 +80,7 @@ function findOverlap(context: ApiContext, config: StreamConfig): Stream | undefi
 
 async function persistMeta(context: ApiContext, stream: Stream): Promise<void> {
   if (stream.config.storage !== 'file') return;
-  await context.jetstream.storage.saveStreamMeta(stream.name, { config: stream.config, created_ns: stream.createdNs.toString() });
+  await context.jetstream.storage.saveStreamMeta(stream.name, streamMetaOf(stream));
 }
 
 /** The body of a CREATE/UPDATE and the stream name of its subject; answers 10056 when the body names another stream. */
