@@ -66,10 +66,10 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool' | 'sync';
+export type OptionKind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool' | 'sync';
 
-type OptionSpec = {
-  readonly kind: Kind;
+export type OptionSpec = {
+  readonly kind: OptionKind;
   readonly describe: string;
   readonly alias?: string;
   readonly min?: number;
@@ -182,7 +182,11 @@ function parseInteger(key: string, value: unknown, allowed: string): number {
 
 /** Converts one raw value to its typed form (ports, bytes, milliseconds), or throws ConfigError. */
 function coerceOption(key: ServerOptionKey, value: unknown): string | number {
-  const spec: OptionSpec = SERVER_OPTION_SPECS[key];
+  return coerceOptionValue(key, SERVER_OPTION_SPECS[key], value);
+}
+
+/** Converts one raw value of an option of `spec` to its typed form, or throws ConfigError (also for other commands' options). */
+export function coerceOptionValue(key: string, spec: OptionSpec, value: unknown): string | number {
   switch (spec.kind) {
     case 'string':
       if (typeof value !== 'string') throw new ConfigError(key, `must be a string (got ${describeValue(value)})`);
@@ -219,7 +223,7 @@ function coerceOption(key: ServerOptionKey, value: unknown): string | number {
   }
 }
 
-function durationMs(key: ServerOptionKey, spec: OptionSpec, value: unknown, allowed: string): number {
+function durationMs(key: string, spec: OptionSpec, value: unknown, allowed: string): number {
   const ms = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined;
   if (ms === undefined) throw new ConfigError(key, `must be ${allowed} (got ${describeValue(value)})`);
   return checkRange(key, spec, ms, ' ms');
