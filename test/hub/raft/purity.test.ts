@@ -10,70 +10,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { purityViolations, stripCommentsAndStrings } from '../../helpers/purity-scanner.ts';
 
 const RAFT_DIR = 'hub/raft';
 const ALLOWED_IMPORTS = [/^\.\/[a-z-]+\.ts$/, /^\.\.\/\.\.\/core\/util\/(assert|prng)\.ts$/];
-const BANNED_IDENTIFIERS = [
-  'setTimeout',
-  'setInterval',
-  'setImmediate',
-  'clearTimeout',
-  'clearInterval',
-  'queueMicrotask',
-  'Date',
-  'performance',
-  'process',
-  'require',
-  'console',
-  'fetch',
-  'crypto',
-  'globalThis',
-  'Buffer',
-  'WebSocket',
-  'XMLHttpRequest',
-];
-
-/** Replaces comments and the contents of string/template literals with spaces, keeping import specifiers visible. */
-function stripCommentsAndStrings(source: string): { code: string; specifiers: string[] } {
-  let code = '';
-  const specifiers: string[] = [];
-  let i = 0;
-  while (i < source.length) {
-    const char = source[i]!;
-    const next = source[i + 1];
-    if (char === '/' && next === '/') {
-      while (i < source.length && source[i] !== '\n') i++;
-    } else if (char === '/' && next === '*') {
-      const end = source.indexOf('*/', i + 2);
-      i = end === -1 ? source.length : end + 2;
-      code += ' ';
-    } else if (char === "'" || char === '"' || char === '`') {
-      let j = i + 1;
-      while (j < source.length && source[j] !== char) j += source[j] === '\\' ? 2 : 1;
-      const literal = source.slice(i + 1, j);
-      if (/(?:from|import)\s*$/.test(code)) specifiers.push(literal);
-      code += "''";
-      i = j + 1;
-    } else {
-      code += char;
-      i++;
-    }
-  }
-  return { code, specifiers };
-}
 
 function violations(fileName: string, source: string): string[] {
-  const found: string[] = [];
-  const { code, specifiers } = stripCommentsAndStrings(source);
-  for (const specifier of specifiers) {
-    if (!ALLOWED_IMPORTS.some((pattern) => pattern.test(specifier))) found.push(`${fileName}: forbidden import '${specifier}'`);
-  }
-  if (/\bimport\s*\(/.test(code)) found.push(`${fileName}: dynamic import()`);
-  if (/\bMath\s*\.\s*random\b/.test(code)) found.push(`${fileName}: Math.random`);
-  for (const identifier of BANNED_IDENTIFIERS) {
-    if (new RegExp(`(?<![.\\w$#])${identifier}\\b`).test(code)) found.push(`${fileName}: banned identifier ${identifier}`);
-  }
-  return found;
+  return purityViolations(fileName, source, ALLOWED_IMPORTS);
 }
 
 test('the scanner catches planted violations (so the purity test can fail)', () => {
