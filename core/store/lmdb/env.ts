@@ -27,6 +27,7 @@
  */
 import { statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Database, DatabaseOptions, RootDatabase, RootDatabaseOptionsWithPath } from 'lmdb';
 
 /**
@@ -38,6 +39,7 @@ function open<V, K>(options: RootDatabaseOptionsWithPath): RootDatabase<V, K & i
   return (requireLmdb('lmdb') as typeof import('lmdb')).open<V, K & import('lmdb').Key>(options);
 }
 import { StoreError, StoreErrorCode, type SyncPolicy } from '../../jetstream/store.ts';
+import { SpaceReserve } from './space-reserve.ts';
 
 /**
  * LMDB page size. 16 KiB rather than the OS's 4 KiB: a stored 128-byte message
@@ -54,10 +56,29 @@ const LMDB_DATABASES_MAX = 12;
 const LMDB_READERS_MAX = 126;
 /** Below this many free bytes on the filesystem an I/O error of a commit is reported as "full". */
 const FREE_BYTES_FULL_THRESHOLD = 4 * 1024 * 1024;
+/**
+ * Pages the open transaction of a new environment may append: it creates the
+ * named databases, whose records fit in one leaf of the main database, plus
+ * freelist and a margin (measured: 1 page).
+ */
+const OPEN_TXN_PAGES_MAX = 8;
+/** The names of the named databases (keys.ts). */
+const DB_NAMES = {
+  meta: 'meta',
+  streamIds: 'stream-ids',
+  streamMetas: 'stream-metas',
+  streamStates: 'stream-state',
+  consumerMetas: 'consumer-metas',
+  consumerStates: 'consumer-states',
+  messages: 'msgs',
+  subjects: 'subject-index',
+} as const;
 
 /** Databases of the JetStream environment (key schema in keys.ts). */
 export type LmdbDatabases = {
   readonly root: RootDatabase;
+  /** Keeps data.mdb allocated ahead of LMDB (space-reserve.ts); closed by the owner after `root`. */
+  readonly space: SpaceReserve;
   /** `format`, `next-stream-id`. */
   readonly meta: Database<unknown, string>;
   /** Stream name → stream id. */
@@ -130,26 +151,63 @@ export function openLmdbDatabases(path: string, syncPolicy: SyncPolicy): LmdbDat
     keyEncoding: 'binary',
   };
   const root = open<Buffer, Buffer>(options);
-  // One synchronous transaction (one fsync) creates or opens every named database.
-  return root.transactionSync(() => ({
+  let space: SpaceReserve;
+  try {
+    space = openSpaceReserve(path, root);
+  } catch (err) {
+    void root.close();
+    throw err;
+  }
+  try {
+    return openDatabases(root, space);
+  } catch (err) {
+    space.close();
+    throw err;
+  }
+}
+
+/** One synchronous transaction (one fsync) creates or opens every named database. */
+function openDatabases(root: RootDatabase<Buffer, Buffer>, space: SpaceReserve): LmdbDatabases {
+  const dbs = root.transactionSync(() => ({
     root,
-    meta: root.openDB<unknown, string>(named('meta', { encoding: 'json', keyEncoding: 'ordered-binary' })),
-    streamIds: root.openDB<number, string>(named('stream-ids', { encoding: 'json', keyEncoding: 'ordered-binary' })),
+    space,
+    meta: root.openDB<unknown, string>(named(DB_NAMES.meta, { encoding: 'json', keyEncoding: 'ordered-binary' })),
+    streamIds: root.openDB<number, string>(named(DB_NAMES.streamIds, { encoding: 'json', keyEncoding: 'ordered-binary' })),
     streamMetas: root.openDB<Record<string, unknown>, string>(
-      named('stream-metas', { encoding: 'json', keyEncoding: 'ordered-binary' }),
+      named(DB_NAMES.streamMetas, { encoding: 'json', keyEncoding: 'ordered-binary' }),
     ),
-    streamStates: root.openDB<Buffer, Buffer>(named('stream-state', { encoding: 'binary', keyEncoding: 'binary' })),
+    streamStates: root.openDB<Buffer, Buffer>(named(DB_NAMES.streamStates, { encoding: 'binary', keyEncoding: 'binary' })),
     consumerMetas: root.openDB<Record<string, unknown>, [string, string]>(
-      named('consumer-metas', { encoding: 'json', keyEncoding: 'ordered-binary' }),
+      named(DB_NAMES.consumerMetas, { encoding: 'json', keyEncoding: 'ordered-binary' }),
     ),
     consumerStates: root.openDB<Buffer, [string, string]>(
-      named('consumer-states', { encoding: 'binary', keyEncoding: 'ordered-binary' }),
+      named(DB_NAMES.consumerStates, { encoding: 'binary', keyEncoding: 'ordered-binary' }),
     ),
-    messages: root.openDB<Buffer, Buffer>(named('msgs', { encoding: 'binary', keyEncoding: 'binary' })),
+    messages: root.openDB<Buffer, Buffer>(named(DB_NAMES.messages, { encoding: 'binary', keyEncoding: 'binary' })),
     subjects: root.openDB<Buffer, Buffer>(
-      named('subject-index', { keyEncoding: 'binary', dupSort: true, dupFixed: true, encoder: RAW_ENCODER }),
+      named(DB_NAMES.subjects, { keyEncoding: 'binary', dupSort: true, dupFixed: true, encoder: RAW_ENCODER }),
     ),
   }));
+  space.countTrees([dbs.meta, dbs.streamIds, dbs.streamMetas, dbs.streamStates, dbs.consumerMetas, dbs.consumerStates, dbs.messages, dbs.subjects]);
+  return dbs;
+}
+
+/**
+ * The reserve of a freshly opened environment, with headroom for the open
+ * transaction when it writes (a new environment: it creates the databases).
+ * When every database exists, that transaction changes nothing and LMDB
+ * commits nothing, so a store on a full disk still opens, for reads.
+ */
+function openSpaceReserve(path: string, root: RootDatabase): SpaceReserve {
+  const space = new SpaceReserve(join(path, 'data.mdb'), root);
+  const refused = space.ensure({ bytes: OPEN_TXN_PAGES_MAX * space.pageBytes, pageCopies: new Map() });
+  if (refused === undefined) return space;
+  const existing = new Set<string>();
+  // The main database's keys are the names of the named databases, as C strings (NUL-terminated).
+  for (const key of root.getKeys()) existing.add(Buffer.from(key as Uint8Array).toString('utf8').replace(/\0$/, ''));
+  if (Object.values(DB_NAMES).every((name) => existing.has(name))) return space;
+  space.close();
+  throw refused;
 }
 
 const ENOSPC = 28;

@@ -81,7 +81,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
   private constructor(path: string, dbs: LmdbDatabases) {
     this.path = path;
     this.#dbs = dbs;
-    this.#pipeline = new CommitPipeline(dbs.root, path);
+    this.#pipeline = new CommitPipeline(dbs.root, path, dbs.space);
     for (const { key, value } of dbs.streamIds.getRange()) this.#streamIds.set(key, value);
     const next = dbs.meta.get(NEXT_STREAM_ID_KEY);
     this.#nextStreamId = typeof next === 'number' ? next : 1;
@@ -105,6 +105,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     } catch (err) {
       OPEN_PATHS.delete(path);
       void dbs.root.close();
+      dbs.space.close();
       throw err;
     }
   }
@@ -264,6 +265,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     for (const memory of this.#memoryStreams.values()) await memory.store?.close();
     await this.#pipeline.close();
     await this.#dbs.root.close();
+    this.#dbs.space.close();
     OPEN_PATHS.delete(this.path);
   }
 
@@ -353,13 +355,21 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     this.#pending.consumerStates.set(id, { key: [stream, consumer], value: undefined });
   }
 
-  /** Every message, index entry and the state record of a deleted stream. */
+  /** Every message, index entry and the state record of a deleted stream: two key ranges, whose removes copy nothing after the first (WriteOp `copies`). */
   #collectDrop(streamId: number, ops: WriteOp[]): void {
     const dbs = this.#dbs;
     const range = { start: messageKey(streamId, 0), end: messagesEndKey(streamId) };
-    for (const key of dbs.messages.getKeys(range)) ops.push({ kind: 'remove', db: dbs.messages, key: Buffer.from(key) });
+    let copies = 1;
+    for (const key of dbs.messages.getKeys(range)) {
+      ops.push({ kind: 'remove', db: dbs.messages, key: Buffer.from(key), copies });
+      copies = 0;
+    }
     const indexRange = { start: streamIdKey(streamId), end: streamIdKey(streamId + 1) };
-    for (const key of dbs.subjects.getKeys(indexRange)) ops.push({ kind: 'remove', db: dbs.subjects, key: Buffer.from(key) });
+    copies = 1;
+    for (const key of dbs.subjects.getKeys(indexRange)) {
+      ops.push({ kind: 'remove', db: dbs.subjects, key: Buffer.from(key), copies });
+      copies = 0;
+    }
     ops.push({ kind: 'remove', db: dbs.streamStates, key: streamIdKey(streamId) });
   }
 }

@@ -356,15 +356,19 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
 
   collectWrites(generation: number, ops: WriteOp[]): void {
     if (this.#isClosed) return;
-    if (this.#firstSeq > this.#diskClean) this.#collectFloorDeletes(ops);
+    // Subject-index keys this collection writes (subject → chunk): later ops on one copy nothing more (WriteOp `copies`).
+    const indexKeys = new Map<string, number>();
+    if (this.#firstSeq > this.#diskClean) this.#collectFloorDeletes(ops, indexKeys);
     this.#belowFloor.clear();
     this.#pendingDiskClean = this.#firstSeq;
+    // Removes of single messages: each may copy a leaf of its own.
     for (const [seq, tomb] of this.#tombs) {
       assert(tomb.generation <= generation, 'tombs of later generations cannot exist before their burst');
       const key = messageKey(this.streamId, seq);
-      if (tomb.erase) this.#collectScrub(key, this.#messagesDb.getBinary(key), ops);
-      ops.push({ kind: 'remove', db: this.#messagesDb, key });
-      ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(tomb.subject, seq), value: subjectLowValue(seq) });
+      const isScrubbed = tomb.erase && this.#collectScrub(key, this.#messagesDb.getBinary(key), ops, 1);
+      ops.push({ kind: 'remove', db: this.#messagesDb, key, copies: isScrubbed ? 0 : 1 });
+      const copies = indexOpCopies(indexKeys, tomb.subject, seq);
+      ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(tomb.subject, seq), value: subjectLowValue(seq), copies });
     }
     const kept: TailEntry[] = [];
     for (const entry of this.#tail) {
@@ -374,9 +378,11 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
         continue;
       }
       entry.isWritten = true;
+      // Appends go in sequence order to the end of the stream's key range: the first copies that leaf, the rest is new pages.
+      ops.push({ kind: 'put', db: this.#messagesDb, key: entry.key, value: entry.record, copies: kept.length === 0 ? 1 : 0 });
       kept.push(entry);
-      ops.push({ kind: 'put', db: this.#messagesDb, key: entry.key, value: entry.record });
-      ops.push({ kind: 'put', db: this.#subjectsDb, key: this.#chunkKey(entry.subject, entry.seq), value: subjectLowValue(entry.seq) });
+      const copies = indexOpCopies(indexKeys, entry.subject, entry.seq);
+      ops.push({ kind: 'put', db: this.#subjectsDb, key: this.#chunkKey(entry.subject, entry.seq), value: subjectLowValue(entry.seq), copies });
     }
     this.#tail = kept;
     ops.push({ kind: 'put', db: this.#statesDb, key: streamIdKey(this.streamId), value: encodeStreamState(this.#counters()) });
@@ -971,29 +977,41 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   // ---- commit ----
 
   /** Deletes every disk record below the floor, and its index entry. */
-  #collectFloorDeletes(ops: WriteOp[]): void {
+  /** Everything below the floor: one range of message keys, whose removes copy nothing after the first (WriteOp `copies`). */
+  #collectFloorDeletes(ops: WriteOp[], indexKeys: Map<string, number>): void {
     const lastKey = this.#lastDiskKey();
     if (lastKey === undefined) return;
     const range = { start: messageKey(this.streamId, this.#diskClean), end: messageKey(this.streamId, this.#firstSeq) };
     if (seqOfMessageKey(lastKey) < this.#firstSeq) {
       // Everything on disk is dead (purge): drop the stream's whole index, key by key, records by key only.
       for (const [seq, dead] of this.#belowFloor) {
-        if (dead.erase) this.#collectScrub(messageKey(this.streamId, seq), this.#messagesDb.getBinary(messageKey(this.streamId, seq)), ops);
+        if (dead.erase) this.#collectScrub(messageKey(this.streamId, seq), this.#messagesDb.getBinary(messageKey(this.streamId, seq)), ops, 1);
       }
       const indexRange = { start: streamIdKey(this.streamId), end: streamIdKey(this.streamId + 1) };
-      for (const key of this.#subjectsDb.getKeys(indexRange)) ops.push({ kind: 'remove', db: this.#subjectsDb, key: Buffer.from(key) });
-      for (const key of this.#messagesDb.getKeys(range)) ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key) });
+      let copies = 1;
+      for (const key of this.#subjectsDb.getKeys(indexRange)) {
+        ops.push({ kind: 'remove', db: this.#subjectsDb, key: Buffer.from(key), copies });
+        copies = 0;
+      }
+      copies = 1;
+      for (const key of this.#messagesDb.getKeys(range)) {
+        ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key), copies });
+        copies = 0;
+      }
       return;
     }
+    let copies = 1;
     for (const { key, value } of this.#messagesDb.getRange(range)) {
       const seq = seqOfMessageKey(key);
       const dead = this.#belowFloor.get(seq);
-      if (dead?.erase === true) this.#collectScrub(Buffer.from(key), value, ops);
-      ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key) });
+      if (dead?.erase === true) this.#collectScrub(Buffer.from(key), value, ops, copies);
+      ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key), copies });
+      copies = 0;
       // A damaged record cannot name its subject: its index entry stays below the floor, where no read counts it.
       const subject = dead?.subject ?? (isMessageRecordIntact(key, value) ? readMessageLayout(value)?.subject : undefined);
       if (subject !== undefined) {
-        ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(subject, seq), value: subjectLowValue(seq) });
+        const indexCopies = indexOpCopies(indexKeys, subject, seq);
+        ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(subject, seq), value: subjectLowValue(seq), copies: indexCopies });
       }
     }
   }
@@ -1003,11 +1021,32 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
    * transaction that deletes it, so the page written by that transaction holds
    * no copy of them. LMDB never overwrites a committed page in place: the page
    * the record was on is freed and keeps the old bytes until LMDB reuses it.
+   * Returns whether it wrote (the remove that follows then copies nothing more).
    */
-  #collectScrub(key: Buffer, record: Buffer | undefined, ops: WriteOp[]): void {
-    if (record === undefined) return;
-    ops.push({ kind: 'put', db: this.#messagesDb, key, value: scrubMessageRecord(record, randomFillSync) });
+  #collectScrub(key: Buffer, record: Buffer | undefined, ops: WriteOp[], copies: number): boolean {
+    if (record === undefined) return false;
+    ops.push({ kind: 'put', db: this.#messagesDb, key, value: scrubMessageRecord(record, randomFillSync), copies });
+    return true;
   }
+}
+
+/**
+ * Pages an op on a subject-index key may copy: the key's leaf, and when the
+ * key has many duplicates (more than fit in half a page), the leaf and the root
+ * of its own sub-tree of duplicates, which the tree's statistics do not count.
+ */
+const SUBJECT_INDEX_OP_COPIES = 3;
+
+/**
+ * Pages an op on the subject-index key of (subject, seq) may copy: none when
+ * this collection already wrote that key (its pages are copied already), else
+ * {@link SUBJECT_INDEX_OP_COPIES}. Records the key.
+ */
+function indexOpCopies(indexKeys: Map<string, number>, subject: string, seq: number): number {
+  const chunk = chunkOf(seq);
+  if (indexKeys.get(subject) === chunk) return 0;
+  indexKeys.set(subject, chunk);
+  return SUBJECT_INDEX_OP_COPIES;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
