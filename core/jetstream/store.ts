@@ -189,6 +189,17 @@ export interface JetStreamStorage {
   /** Consumer positions; may be written often (every ack): only the latest per consumer is written, with the next commit (`flushed()` covers it). */
   saveConsumerState(stream: string, consumer: string, state: ConsumerStateRecord): void;
   loadConsumerState(stream: string, consumer: string): ConsumerStateRecord | undefined;
+  /**
+   * Link sync state kept with a stream (core/link: the receiver's cursor and gap records
+   * per origin): a JSON record per `origin`, `undefined` deletes it. Only the latest per
+   * (stream, origin) is written. **Atomic with the data:** the record and every write to
+   * the same storage made in the same synchronous section (appends to the stream, other
+   * records) land in one transaction, or none of them does (a failed commit drops them
+   * all, and `flushed()` rejects). Deleting the stream deletes its link states.
+   */
+  saveLinkState(stream: string, origin: string, state: Record<string, unknown> | undefined): void;
+  /** Every link state of a stream (what is durable plus what is pending). */
+  loadLinkStates(stream: string): Map<string, Record<string, unknown>>;
   /** Resolves when every write so far is durable. */
   flushed(): Promise<void>;
   close(): Promise<void>;

@@ -74,6 +74,14 @@ export class DeferredJetStreamStorage implements JetStreamStorage {
     return this.#owner(stream).loadConsumerState(stream, consumer);
   }
 
+  saveLinkState(stream: string, origin: string, state: Record<string, unknown> | undefined): void {
+    this.#owner(stream).saveLinkState(stream, origin, state);
+  }
+
+  loadLinkStates(stream: string): Map<string, Record<string, unknown>> {
+    return this.#owner(stream).loadLinkStates(stream);
+  }
+
   async flushed(): Promise<void> {
     await Promise.all([this.#memory.flushed(), this.#lmdb?.flushed()]);
   }

@@ -890,6 +890,37 @@ export function runJetStreamStorageContract(name: string, makeStorage: StorageFa
       assert.deepEqual(storage.loadConsumerMetas('SX').get('c1'), { name: 'other' }, 'other streams keep theirs');
     });
 
+    test('link states: per stream and origin, latest wins, visible before durable, deleted with the stream', async (t) => {
+      const { storage, dispose } = await makeStorage();
+      t.after(dispose);
+      for (const kind of ['file', 'memory'] as const) {
+        const stream = `L-${kind}`;
+        const store = storage.openStream(stream, kind);
+        storage.openStream(`${stream}-other`, kind);
+        assert.equal(storage.loadLinkStates(stream).size, 0);
+        store.append(message('a'));
+        storage.saveLinkState(stream, 'gw1/S/aa', { cursor: 1 });
+        store.append(message('a'));
+        storage.saveLinkState(stream, 'gw1/S/aa', { cursor: 2 });
+        storage.saveLinkState(stream, 'gw2/S/bb', { cursor: 7, gaps: [[3, 5, 'limits']] });
+        storage.saveLinkState(`${stream}-other`, 'gw1/S/aa', { cursor: 9 });
+        assert.deepEqual(storage.loadLinkStates(stream).get('gw1/S/aa'), { cursor: 2 }, 'visible before it is durable');
+        await storage.flushed();
+        assert.deepEqual(
+          [...storage.loadLinkStates(stream)].sort(),
+          [['gw1/S/aa', { cursor: 2 }], ['gw2/S/bb', { cursor: 7, gaps: [[3, 5, 'limits']] }]],
+        );
+        assert.equal(store.state().lastSeq, 2);
+        storage.saveLinkState(stream, 'gw2/S/bb', undefined);
+        assert.deepEqual([...storage.loadLinkStates(stream).keys()], ['gw1/S/aa']);
+        await storage.flushed();
+        assert.deepEqual([...storage.loadLinkStates(stream).keys()], ['gw1/S/aa']);
+        await storage.deleteStream(stream);
+        assert.equal(storage.loadLinkStates(stream).size, 0, 'a deleted stream has no link states');
+        assert.deepEqual(storage.loadLinkStates(`${stream}-other`).get('gw1/S/aa'), { cursor: 9 }, 'other streams keep theirs');
+      }
+    });
+
     test('memory streams work like file streams while the process runs', async (t) => {
       const { storage, dispose } = await makeStorage();
       t.after(dispose);

@@ -70,6 +70,7 @@ const DB_NAMES = {
   streamStates: 'stream-state',
   consumerMetas: 'consumer-metas',
   consumerStates: 'consumer-states',
+  linkStates: 'link-states',
   messages: 'msgs',
   subjects: 'subject-index',
 } as const;
@@ -91,6 +92,8 @@ export type LmdbDatabases = {
   readonly consumerMetas: Database<Record<string, unknown>, [string, string]>;
   /** [stream, consumer] → consumer positions (codec.ts). */
   readonly consumerStates: Database<Buffer, [string, string]>;
+  /** [stream, origin] → link sync state (JSON; core/link). */
+  readonly linkStates: Database<Record<string, unknown>, [string, string]>;
   /** [streamId, seq] → message record. */
   readonly messages: Database<Buffer, Buffer>;
   /** [streamId, subject, chunk] → 2-byte sequence lows (dupsort, dupfixed). */
@@ -183,12 +186,15 @@ function openDatabases(root: RootDatabase<Buffer, Buffer>, space: SpaceReserve):
     consumerStates: root.openDB<Buffer, [string, string]>(
       named(DB_NAMES.consumerStates, { encoding: 'binary', keyEncoding: 'ordered-binary' }),
     ),
+    linkStates: root.openDB<Record<string, unknown>, [string, string]>(
+      named(DB_NAMES.linkStates, { encoding: 'json', keyEncoding: 'ordered-binary' }),
+    ),
     messages: root.openDB<Buffer, Buffer>(named(DB_NAMES.messages, { encoding: 'binary', keyEncoding: 'binary' })),
     subjects: root.openDB<Buffer, Buffer>(
       named(DB_NAMES.subjects, { keyEncoding: 'binary', dupSort: true, dupFixed: true, encoder: RAW_ENCODER }),
     ),
   }));
-  space.countTrees([dbs.meta, dbs.streamIds, dbs.streamMetas, dbs.streamStates, dbs.consumerMetas, dbs.consumerStates, dbs.messages, dbs.subjects]);
+  space.countTrees([dbs.meta, dbs.streamIds, dbs.streamMetas, dbs.streamStates, dbs.consumerMetas, dbs.consumerStates, dbs.linkStates, dbs.messages, dbs.subjects]);
   return dbs;
 }
 

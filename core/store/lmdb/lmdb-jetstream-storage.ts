@@ -34,6 +34,7 @@ const FORMAT_KEY = 'format';
 const FORMAT_VERSION = 1;
 
 type ConsumerKey = [stream: string, consumer: string];
+type LinkStateKey = [stream: string, origin: string];
 
 /** A pending write of one metadata record: a value, or a delete. */
 type Pending<K, V> = { readonly key: K; readonly value: V | undefined };
@@ -44,13 +45,14 @@ class MetaLayer {
   readonly streamMetas = new Map<string, Record<string, unknown> | undefined>();
   readonly consumerMetas = new Map<string, Pending<ConsumerKey, Record<string, unknown>>>();
   readonly consumerStates = new Map<string, Pending<ConsumerKey, ConsumerStateRecord>>();
+  readonly linkStates = new Map<string, Pending<LinkStateKey, Record<string, unknown>>>();
   /** Stream ids whose messages, index and state are to be deleted. */
   readonly drops = new Set<number>();
   nextStreamId: number | undefined;
 
   get isEmpty(): boolean {
     return (
-      this.streamIds.size + this.streamMetas.size + this.consumerMetas.size + this.consumerStates.size + this.drops.size === 0 &&
+      this.streamIds.size + this.streamMetas.size + this.consumerMetas.size + this.consumerStates.size + this.linkStates.size + this.drops.size === 0 &&
       this.nextStreamId === undefined
     );
   }
@@ -62,6 +64,7 @@ type MemoryStream = {
   meta: Record<string, unknown> | undefined;
   readonly consumerMetas: Map<string, Record<string, unknown>>;
   readonly consumerStates: Map<string, ConsumerStateRecord>;
+  readonly linkStates: Map<string, Record<string, unknown>>;
 };
 
 export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant {
@@ -157,6 +160,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     }
     this.#pending.streamMetas.set(name, undefined);
     for (const consumer of this.#consumerNames(name)) this.#deleteConsumerRecords(name, consumer);
+    for (const origin of this.loadLinkStates(name).keys()) this.#pending.linkStates.set(recordId(name, origin), { key: [name, origin], value: undefined });
     this.#pipeline.markDirty(this);
     return this.#pipeline.flushed();
   }
@@ -193,7 +197,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
       memory.consumerMetas.set(consumer, meta);
       return Promise.resolve();
     }
-    this.#pending.consumerMetas.set(consumerId(stream, consumer), { key: [stream, consumer], value: meta });
+    this.#pending.consumerMetas.set(recordId(stream, consumer), { key: [stream, consumer], value: meta });
     this.#pipeline.markDirty(this);
     return this.#pipeline.flushed();
   }
@@ -238,7 +242,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
       return;
     }
     // Coalesced: only the latest state per consumer is written with the next commit.
-    this.#pending.consumerStates.set(consumerId(stream, consumer), { key: [stream, consumer], value: state });
+    this.#pending.consumerStates.set(recordId(stream, consumer), { key: [stream, consumer], value: state });
     this.#pipeline.markDirty(this);
   }
 
@@ -246,11 +250,43 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     this.#checkOpen();
     const memory = this.#memoryStreams.get(stream);
     if (memory !== undefined) return memory.consumerStates.get(consumer);
-    const id = consumerId(stream, consumer);
+    const id = recordId(stream, consumer);
     const pending = this.#pending.consumerStates.get(id) ?? this.#inflight.consumerStates.get(id);
     if (pending !== undefined) return pending.value;
     const record = this.#dbs.consumerStates.getBinary([stream, consumer]);
     return record === undefined ? undefined : decodeConsumerState(record, `${stream} > ${consumer}`);
+  }
+
+  saveLinkState(stream: string, origin: string, state: Record<string, unknown> | undefined): void {
+    this.#checkOpen();
+    const memory = this.#memoryStreams.get(stream);
+    if (memory !== undefined) {
+      if (state === undefined) memory.linkStates.delete(origin);
+      else memory.linkStates.set(origin, state);
+      return;
+    }
+    // Coalesced like consumer states; in the same commit as the stream's writes of this turn.
+    this.#pending.linkStates.set(recordId(stream, origin), { key: [stream, origin], value: state });
+    this.#pipeline.markDirty(this);
+  }
+
+  loadLinkStates(stream: string): Map<string, Record<string, unknown>> {
+    this.#checkOpen();
+    const memory = this.#memoryStreams.get(stream);
+    if (memory !== undefined) return new Map(memory.linkStates);
+    const states = new Map<string, Record<string, unknown>>();
+    for (const { key, value } of this.#dbs.linkStates.getRange({ start: [stream] })) {
+      if (key[0] !== stream) break;
+      states.set(key[1], value);
+    }
+    for (const layer of [this.#inflight, this.#pending]) {
+      for (const { key, value } of layer.linkStates.values()) {
+        if (key[0] !== stream) continue;
+        if (value === undefined) states.delete(key[1]);
+        else states.set(key[1], value);
+      }
+    }
+    return states;
   }
 
   flushed(): Promise<void> {
@@ -288,6 +324,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     for (const { key, value } of layer.consumerStates.values()) {
       ops.push(putOrRemove(dbs.consumerStates, key, value === undefined ? undefined : encodeConsumerState(value)));
     }
+    for (const { key, value } of layer.linkStates.values()) ops.push(putOrRemove(dbs.linkStates, key, value));
   }
 
   committed(_generation: number): void {
@@ -328,7 +365,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
   #memoryStream(name: string): MemoryStream {
     let memory = this.#memoryStreams.get(name);
     if (memory === undefined) {
-      memory = { store: undefined, meta: undefined, consumerMetas: new Map(), consumerStates: new Map() };
+      memory = { store: undefined, meta: undefined, consumerMetas: new Map(), consumerStates: new Map(), linkStates: new Map() };
       this.#memoryStreams.set(name, memory);
     }
     return memory;
@@ -350,7 +387,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
   }
 
   #deleteConsumerRecords(stream: string, consumer: string): void {
-    const id = consumerId(stream, consumer);
+    const id = recordId(stream, consumer);
     this.#pending.consumerMetas.set(id, { key: [stream, consumer], value: undefined });
     this.#pending.consumerStates.set(id, { key: [stream, consumer], value: undefined });
   }
@@ -374,8 +411,8 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
   }
 }
 
-function consumerId(stream: string, consumer: string): string {
-  return JSON.stringify([stream, consumer]);
+function recordId(stream: string, name: string): string {
+  return JSON.stringify([stream, name]);
 }
 
 function putOrRemove(db: WriteOp['db'], key: unknown, value: unknown): WriteOp {

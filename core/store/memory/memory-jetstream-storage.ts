@@ -19,6 +19,7 @@ type StreamEntry = {
   meta: Record<string, unknown> | undefined;
   readonly consumerMetas: Map<string, Record<string, unknown>>;
   readonly consumerStates: Map<string, ConsumerStateRecord>;
+  readonly linkStates: Map<string, Record<string, unknown>>;
 };
 
 export class MemoryJetStreamStorage implements JetStreamStorage {
@@ -82,6 +83,17 @@ export class MemoryJetStreamStorage implements JetStreamStorage {
     return this.#streams.get(stream)?.consumerStates.get(consumer);
   }
 
+  saveLinkState(stream: string, origin: string, state: Record<string, unknown> | undefined): void {
+    this.#checkOpen();
+    if (state === undefined) this.#streams.get(stream)?.linkStates.delete(origin);
+    else this.#entry(stream).linkStates.set(origin, state);
+  }
+
+  loadLinkStates(stream: string): Map<string, Record<string, unknown>> {
+    this.#checkOpen();
+    return new Map(this.#streams.get(stream)?.linkStates);
+  }
+
   flushed(): Promise<void> {
     if (this.#isClosed) return Promise.reject(new StoreError(StoreErrorCode.closed, 'jetstream storage is closed'));
     return Promise.resolve();
@@ -97,7 +109,7 @@ export class MemoryJetStreamStorage implements JetStreamStorage {
   #entry(name: string): StreamEntry {
     let entry = this.#streams.get(name);
     if (entry === undefined) {
-      entry = { store: undefined, meta: undefined, consumerMetas: new Map(), consumerStates: new Map() };
+      entry = { store: undefined, meta: undefined, consumerMetas: new Map(), consumerStates: new Map(), linkStates: new Map() };
       this.#streams.set(name, entry);
     }
     return entry;

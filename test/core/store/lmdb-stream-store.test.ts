@@ -111,6 +111,8 @@ test('LMDB: a restart recovers every stream, message, metadata and consumer stat
   await storage.saveConsumerMeta('ORDERS', 'worker', { durable_name: 'worker' });
   storage.saveConsumerState('ORDERS', 'worker', consumerState(41));
   storage.saveConsumerState('ORDERS', 'worker', consumerState(42));
+  storage.saveLinkState('ORDERS', 'gw1/ORDERS/aa', { cursor: 300, gaps: [[1, 1, 'limits']] });
+  storage.saveLinkState('CACHE', 'gw1/CACHE/bb', { cursor: 1 });
   const before = { orders: snapshot(orders), events: snapshot(events) };
   // No explicit flushed(): close() flushes.
   storage = await temp.reopen();
@@ -118,6 +120,8 @@ test('LMDB: a restart recovers every stream, message, metadata and consumer stat
   assert.deepEqual(storage.loadStreamMetas().get('ORDERS'), { config: { name: 'ORDERS', storage: 'file' }, created_ns: '7' });
   assert.deepEqual(storage.loadConsumerMetas('ORDERS').get('worker'), { durable_name: 'worker' });
   assert.deepEqual(storage.loadConsumerState('ORDERS', 'worker'), consumerState(42));
+  assert.deepEqual([...storage.loadLinkStates('ORDERS')], [['gw1/ORDERS/aa', { cursor: 300, gaps: [[1, 1, 'limits']] }]]);
+  assert.equal(storage.loadLinkStates('CACHE').size, 0, 'a memory stream\'s link states do not survive');
   const reopened = { orders: storage.openStream('ORDERS', 'file'), events: storage.openStream('EVENTS', 'file') };
   assert.deepEqual({ orders: snapshot(reopened.orders), events: snapshot(reopened.events) }, before);
   assert.equal(reopened.orders.append(message('orders.1')), 301, 'sequences continue after the last, even a removed one');
@@ -230,6 +234,8 @@ test('LMDB: a full filesystem rejects flushed(), keeps the store consistent, and
   while (failure === undefined) {
     const first = store.append(message('fill', payload));
     for (let i = 1; i < 50; i++) store.append(message('fill', payload));
+    // The link state of these appends commits with them, or not at all.
+    storage.saveLinkState('S', 'origin', { cursor: first + 49 });
     try {
       await store.flushed();
       acknowledged = first + 49;
@@ -244,6 +250,7 @@ test('LMDB: a full filesystem rejects flushed(), keeps the store consistent, and
   assert.equal(afterFailure.messages, acknowledged, 'only committed messages remain');
   assert.equal(store.load(acknowledged + 1), undefined, 'failed appends are not visible');
   assert.equal(store.load(acknowledged)?.data.length, 1000);
+  assert.deepEqual(storage.loadLinkStates('S').get('origin'), { cursor: acknowledged }, 'the link state failed with its appends');
   assert.ok(afterFailure.lastSeq >= acknowledged + 50, 'failed sequences are not reused');
   assert.deepEqual(store.deletedSeqs().slice(0, 2), [acknowledged + 1, acknowledged + 2]);
   writeFileSync(filler, ''); // space returns
@@ -256,4 +263,5 @@ test('LMDB: a full filesystem rejects flushed(), keeps the store consistent, and
   assert.equal(reopened.state().lastSeq, seq);
   assert.equal(reopened.load(seq)?.subject, 'after');
   assert.equal(reopened.load(1)?.data.length, 1000);
+  assert.deepEqual(storage.loadLinkStates('S').get('origin'), { cursor: acknowledged }, 'on disk: the link state of the last commit that succeeded');
 });
