@@ -31,6 +31,13 @@ export interface ConsumerLayer {
   stop?(): void;
 }
 
+/**
+ * Told synchronously that a stream's content may have changed: a message stored or removed,
+ * the stream created, recovered or deleted (then `streams.get(name)` is no longer it). The
+ * link sender listens. Must be cheap and must not throw.
+ */
+export type StreamChangeListener = (stream: Stream) => void;
+
 export type JetStreamOptions = {
   readonly client: InternalClient;
   readonly storage: JetStreamStorage;
@@ -50,6 +57,7 @@ export class JetStream implements StreamHost {
   readonly directGet: DirectGetResponders;
   apiTotal = 0;
   apiErrors = 0;
+  readonly #changeListeners = new Set<StreamChangeListener>();
 
   constructor(options: JetStreamOptions) {
     this.options = options;
@@ -92,15 +100,28 @@ export class JetStream implements StreamHost {
     this.streams.set(config.name, stream);
     stream.start();
     this.directGet.sync(stream);
+    this.notifyStreamChanged(stream);
     return stream;
   }
 
   onStored(stream: Stream, seq: number): void {
     this.consumers?.onStored(stream, seq);
+    this.notifyStreamChanged(stream);
   }
 
   onRemoved(stream: Stream): void {
     this.consumers?.onRemoved(stream);
+    this.notifyStreamChanged(stream);
+  }
+
+  /** Registers a StreamChangeListener; returns its removal. */
+  onStreamChange(listener: StreamChangeListener): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  notifyStreamChanged(stream: Stream): void {
+    for (const listener of this.#changeListeners) listener(stream);
   }
 
   /** Reply to an API request: `{"type": …, …body}`. */

@@ -130,7 +130,7 @@ export class Stream {
   #onPublish(subject: string, reply: string, headerBytes: number, data: Buffer): void {
     const headers = headerBytes > 0 ? Buffer.from(data.subarray(0, headerBytes)) : undefined;
     const payload = Buffer.from(data.subarray(headerBytes));
-    const outcome = this.#storeMessage(subject, headers, payload);
+    const outcome = this.storeMessage(subject, headers, payload);
     if (reply === '' || this.config.no_ack === true) {
       if (outcome instanceof JsApiError) this.#log.debug({ err_code: outcome.errCode }, 'publish refused');
       return;
@@ -157,8 +157,9 @@ export class Stream {
   /**
    * The synchronous part of a publish: checks, dedup, append, limits. Returns the
    * sequence (the original one for a duplicate) or the API error to answer with.
+   * Public for canopy's own writers (the hub's link ingest); durable after `store.flushed()`.
    */
-  #storeMessage(subject: string, headers: Buffer | undefined, data: Buffer): { seq: number; isDuplicate: boolean } | JsApiError {
+  storeMessage(subject: string, headers: Buffer | undefined, data: Buffer): { seq: number; isDuplicate: boolean } | JsApiError {
     if (this.#isClosed) return newStreamStoreFailedError({ err: 'stream is closed' });
     if (this.config.sealed) return newStreamSealedError();
     const headerBytes = headers?.length ?? 0;

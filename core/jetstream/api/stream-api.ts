@@ -68,8 +68,8 @@ function infoOf(context: ApiContext, stream: Stream, options: { subjectsFilter?:
 }
 
 /** Another stream whose subjects overlap `config`'s (10065). */
-function findOverlap(context: ApiContext, config: StreamConfig): Stream | undefined {
-  for (const other of context.jetstream.streams.values()) {
+function findOverlap(js: JetStream, config: StreamConfig): Stream | undefined {
+  for (const other of js.streams.values()) {
     if (other.name === config.name) continue;
     for (const a of other.config.subjects ?? []) {
       for (const b of config.subjects ?? []) if (subjectsOverlap(a, b)) return other;
@@ -78,9 +78,9 @@ function findOverlap(context: ApiContext, config: StreamConfig): Stream | undefi
   return undefined;
 }
 
-async function persistMeta(context: ApiContext, stream: Stream): Promise<void> {
+async function persistMeta(js: JetStream, stream: Stream): Promise<void> {
   if (stream.config.storage !== 'file') return;
-  await context.jetstream.storage.saveStreamMeta(stream.name, streamMetaOf(stream));
+  await js.storage.saveStreamMeta(stream.name, streamMetaOf(stream));
 }
 
 /** The body of a CREATE/UPDATE and the stream name of its subject; answers 10056 when the body names another stream. */
@@ -100,35 +100,33 @@ async function handleStreamCreate(context: ApiContext, request: ApiRequest): Pro
   const js = context.jetstream;
   const parsed = configRequestOf(context, request, typeName);
   if (parsed === undefined) return;
-  const { body, name } = parsed;
-  const config = normalizeStreamConfig({ ...body, name });
-  if (config instanceof JsApiError) {
-    js.respondError(request.reply, typeName, config);
-    return;
-  }
-  if (config.sealed) {
-    js.respondError(request.reply, typeName, newStreamCreateError({ err: 'stream configuration for create can not be sealed' }));
-    return;
-  }
-  const existing = js.streams.get(name);
+  const created = await createStream(js, { ...parsed.body, name: parsed.name });
+  if (created instanceof JsApiError) js.respondError(request.reply, typeName, created);
+  else js.respond(request.reply, typeName, { ...infoOf(context, created.stream), did_create: created.isNew });
+}
+
+/**
+ * Creates a stream as `$JS.API.STREAM.CREATE` does (checks, persistence, consumers), for the
+ * API and for canopy itself (the hub creating a stream on first sync). An existing stream
+ * with the same config is returned with `isNew` false; with another config it is 10058.
+ */
+export async function createStream(js: JetStream, body: Record<string, unknown>): Promise<{ stream: Stream; isNew: boolean } | JsApiError> {
+  const config = normalizeStreamConfig(body);
+  if (config instanceof JsApiError) return config;
+  if (config.sealed) return newStreamCreateError({ err: 'stream configuration for create can not be sealed' });
+  const existing = js.streams.get(config.name);
   if (existing !== undefined) {
-    if (sameStreamConfig(existing.config, config)) js.respond(request.reply, typeName, { ...infoOf(context, existing), did_create: false });
-    else js.respondError(request.reply, typeName, newStreamNameExistError());
-    return;
+    return sameStreamConfig(existing.config, config) ? { stream: existing, isNew: false } : newStreamNameExistError();
   }
-  if (findOverlap(context, config) !== undefined) {
-    js.respondError(request.reply, typeName, newStreamSubjectOverlapError());
-    return;
-  }
+  if (findOverlap(js, config) !== undefined) return newStreamSubjectOverlapError();
   if (config.mirror !== undefined || (config.sources !== undefined && config.sources.length > 0)) {
-    js.respondError(request.reply, typeName, newStreamCreateError({ err: 'stream mirrors and sources are not supported yet by canopy' }));
-    return;
+    return newStreamCreateError({ err: 'stream mirrors and sources are not supported yet by canopy' });
   }
   const stream = js.openStream(config, nowNs());
-  await persistMeta(context, stream);
+  await persistMeta(js, stream);
   await js.consumers?.onStreamStarted(stream);
-  js.log.info({ stream: name, storage: config.storage, subjects: config.subjects }, 'stream created');
-  js.respond(request.reply, typeName, { ...infoOf(context, stream), did_create: true });
+  js.log.info({ stream: config.name, storage: config.storage, subjects: config.subjects }, 'stream created');
+  return { stream, isNew: true };
 }
 
 async function handleStreamUpdate(context: ApiContext, request: ApiRequest): Promise<void> {
@@ -149,13 +147,13 @@ async function handleStreamUpdate(context: ApiContext, request: ApiRequest): Pro
     js.respondError(request.reply, typeName, refused);
     return;
   }
-  if (findOverlap(context, config) !== undefined) {
+  if (findOverlap(context.jetstream, config) !== undefined) {
     js.respondError(request.reply, typeName, newStreamSubjectOverlapError());
     return;
   }
   stream.update(config);
   js.directGet.sync(stream);
-  await persistMeta(context, stream);
+  await persistMeta(context.jetstream, stream);
   js.respond(request.reply, typeName, infoOf(context, stream));
 }
 
@@ -232,6 +230,7 @@ async function handleStreamDelete(context: ApiContext, request: ApiRequest): Pro
   await js.consumers?.onStreamDeleted(stream);
   await stream.store.close().catch(() => undefined);
   await js.storage.deleteStream(stream.name);
+  js.notifyStreamChanged(stream);
   js.log.info({ stream: stream.name }, 'stream deleted');
   js.respond(request.reply, typeName, { success: true });
 }
