@@ -19,6 +19,7 @@ import type { Database, RootDatabase } from 'lmdb';
 import { StoreError, StoreErrorCode } from '../../jetstream/store.ts';
 import { assert } from '../../util/assert.ts';
 import { commitStoreError } from './env.ts';
+import { CommittedView } from './read-view.ts';
 
 /** One write of a batch. */
 export type WriteOp =
@@ -55,6 +56,8 @@ const COMMIT_ERROR_WAIT_MS = 1000;
 const CLOSE_FLUSH_ATTEMPTS_MAX = 3;
 
 export class CommitPipeline {
+  /** The snapshot the participants read: the last commit reported to them (read-view.ts). */
+  readonly view: CommittedView;
   readonly #root: RootDatabase;
   readonly #storePath: string;
   #dirty = new Set<CommitParticipant>();
@@ -67,6 +70,7 @@ export class CommitPipeline {
   constructor(root: RootDatabase, storePath: string) {
     this.#root = root;
     this.#storePath = storePath;
+    this.view = new CommittedView(root, () => this.#inflight !== undefined);
   }
 
   /** The generation that writes made now will be committed in. */
@@ -113,6 +117,7 @@ export class CommitPipeline {
     this.#isClosed = true;
     this.#dirty.clear();
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.view.close();
   }
 
   #schedule(): void {
@@ -149,8 +154,8 @@ export class CommitPipeline {
   #onCommitted(generation: number): void {
     const inflight = this.#inflight;
     assert(inflight !== undefined && inflight.generation === generation, 'the settled batch is the one in flight');
-    // Reads must see the committed pages before the stores drop their in-memory copies.
-    this.#root.resetReadTxn();
+    // Reads must see the committed pages before the stores drop their in-memory copies, and not before.
+    this.view.renew();
     this.#inflight = undefined;
     for (const participant of inflight.participants) participant.committed(generation);
     for (const waiter of inflight.waiters) waiter.resolve();
