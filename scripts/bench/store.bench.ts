@@ -8,7 +8,9 @@
  * 2. throughput with 100 concurrent publishers, each append + await flushed();
  * 3. latency of one append + flushed() at a time (p50, p99);
  * 4. disk bytes for N stored 128-byte messages (default 1 M);
- * 5. reopen time with those N messages (open, state, first reads).
+ * 5. reopen time with those N messages (open, state, first reads);
+ * 6. read cost (µs per call) on 100,000 messages over 10 subjects, with
+ *    nothing in flight, and read rate while a publisher keeps commits in flight.
  * The directory is removed at the end.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -151,6 +153,61 @@ async function uniqueSubjects(total: number): Promise<void> {
   rmSync(run.dir, { recursive: true, force: true });
 }
 
+/** Mean µs per call of `read(i)` over `count` calls. */
+function perCall(count: number, read: (i: number) => unknown): string {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) read(i);
+  return `${(((performance.now() - started) * 1000) / count).toFixed(2)} µs`;
+}
+
+/** Read paths a consumer or the stream API uses, on 100,000 messages over 10 subjects with every 10th removed. */
+async function reads(): Promise<void> {
+  const run = fresh('reads');
+  const total = 100_000;
+  const subjects = Array.from({ length: 10 }, (_, i) => `orders.s${i}`);
+  for (let done = 0; done < total; done += 10_000) {
+    for (let i = 0; i < 10_000; i++) run.store.append(newMessage(subjects[i % subjects.length]));
+    await run.store.flushed();
+  }
+  for (let seq = 5; seq <= total; seq += 10) run.store.remove(seq);
+  await run.store.flushed();
+  const store = run.store;
+  const seqAt = (i: number): number => 1 + ((i * 7919) % total);
+  console.log(
+    'reads, nothing in flight'.padEnd(52, '.'),
+    [
+      `load ${perCall(20_000, (i) => store.load(seqAt(i)))}`,
+      `loadNext('>') ${perCall(20_000, (i) => store.loadNext('>', seqAt(i)))}`,
+      `loadNext(subject) ${perCall(5_000, (i) => store.loadNext(subjects[i % 10]!, seqAt(i)))}`,
+      `loadLast(subject) ${perCall(20_000, (i) => store.loadLast(subjects[i % 10]!))}`,
+      `countPending(subject) ${perCall(5_000, (i) => store.countPending(subjects[i % 10]!, seqAt(i)))}`,
+      `subjectCounts('>') ${perCall(500, () => store.subjectCounts('>'))}`,
+    ].join(', '),
+  );
+  // A publisher appends in the background: its commits are in flight while the reads run.
+  let publishing = true;
+  const publisher = (async () => {
+    while (publishing) {
+      for (let i = 0; i < 100; i++) store.append(newMessage(subjects[i % subjects.length]));
+      await store.flushed();
+    }
+  })();
+  const busyStarted = performance.now();
+  let calls = 0;
+  while (performance.now() - busyStarted < 1000) {
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 200; i++, calls++) {
+      store.load(seqAt(calls));
+      store.loadNext('>', seqAt(calls));
+      store.loadLast(subjects[calls % 10]!);
+    }
+  }
+  publishing = false;
+  await publisher;
+  console.log('reads while publishing (load, loadNext, loadLast)'.padEnd(52, '.'), `${(calls / ((performance.now() - busyStarted) / 1000)).toLocaleString('en-US', { maximumFractionDigits: 0 })} triples/s`);
+  await dispose(run);
+}
+
 console.log(`LMDB stream store, ${SUBJECT}, 128-byte payloads, in ${BASE_DIR}`);
 await batchedThroughput(1000, 200_000);
 await batchedThroughput(100, 100_000);
@@ -159,3 +216,4 @@ await concurrentThroughput(10, 10_000);
 await sequentialLatency(2000);
 await uniqueSubjects(100_000);
 await diskAndReopen(MESSAGES);
+await reads();

@@ -25,8 +25,39 @@ import {
 import { subjectMatchesFilter } from '../../core/subjects/subject.ts';
 import { fastCheckParameters } from '../core/subjects/fast-check-parameters.ts';
 
-/** A fresh, empty store and how to dispose of it. */
-export type StoreFactory = () => Promise<{ store: StreamStore; dispose: () => Promise<void> }>;
+/**
+ * The points of one commit of a store that commits asynchronously (LMDB), so that reads can be
+ * checked at each of them. A store without them (memory) is checked at event turns instead.
+ */
+export type CommitPoints = {
+  /** Resolves once the writes made so far are in a commit in flight (which may or may not have landed yet). */
+  inFlight(): Promise<void>;
+  /**
+   * Resolves true once the commit in flight (or starting within an event turn) is visible to new
+   * read transactions while the store has not been told yet: the caller then runs inside that
+   * window until it yields. False when nothing was in flight, or the store was told first.
+   */
+  landed(): Promise<boolean>;
+  /** Resolves once the store has been told that the commit in flight is durable. */
+  committed(): Promise<void>;
+};
+
+/** A fresh, empty store, how to dispose of it, and its commit points if it has any. */
+export type StoreFactory = () => Promise<{ store: StreamStore; dispose: () => Promise<void>; commitPoints?: CommitPoints }>;
+
+/** Without commit points: every point is one event turn. */
+const EVENT_TURN_POINTS: CommitPoints = {
+  inFlight: async () => await tick(),
+  landed: async () => {
+    await tick();
+    return false;
+  },
+  committed: async () => await tick(),
+};
+
+async function tick(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+}
 
 export type StreamStoreContractOptions = {
   /** The implementation's per-message `bytes` accounting (nats-server file or memory formula). */
@@ -63,19 +94,11 @@ function appendAll(store: StreamStore, subjects: readonly string[]): number[] {
   return subjects.map((subject, i) => store.append(message(subject, `m${i + 1}`)));
 }
 
-/**
- * Open bug (LMDB store): between an LMDB commit landing and the store's committed() callback,
- * reads that combine the disk and the in-memory tail can see a written tail entry twice: under
- * CPU contention deletedSeqs() then lists live sequences (seen: [2, 3, 5, 7] for [5, 7]). The
- * crash this race used to cause (an assertion in purge) is fixed; the transient miscount is not.
- */
-const KNOWN_RACE_COMMIT_WINDOW = 'LMDB: disk/tail double view between a commit landing and committed() (open bug)';
-
 export function runStreamStoreContract(name: string, makeStore: StoreFactory, options: StreamStoreContractOptions): void {
   /** Runs `body` against a fresh store, once per sync point. */
-  function storeTest(title: string, body: (store: StreamStore, sync: Step) => Promise<void> | void, todo?: string): void {
+  function storeTest(title: string, body: (store: StreamStore, sync: Step) => Promise<void> | void): void {
     for (const [syncName, sync] of SYNC_POINTS) {
-      test(`${title} (${syncName})`, todo === undefined ? {} : { todo }, async (t) => {
+      test(`${title} (${syncName})`, async (t) => {
         const { store, dispose } = await makeStore();
         t.after(dispose);
         await body(store, sync);
@@ -472,7 +495,6 @@ export function runStreamStoreContract(name: string, makeStore: StoreFactory, op
     });
 
     storeTest('removals and purges while a commit is in flight', async (store, sync) => {
-      const tick = async (): Promise<void> => await new Promise((resolve) => setImmediate(resolve));
       appendAll(store, ['a', 'b', 'a', 'b', 'a']);
       await tick(); // the commit of 1-5 starts
       assert.equal(store.remove(3), true);
@@ -499,7 +521,33 @@ export function runStreamStoreContract(name: string, makeStore: StoreFactory, op
       assert.deepEqual(sortedEntries(store.subjectCounts('>')), [['e', 1]]);
       assert.equal(store.countPending('>', 0), 1);
       assert.equal(store.loadNext('d', 0), undefined);
-    }, KNOWN_RACE_COMMIT_WINDOW);
+    });
+
+    test(`${name}: every read agrees with a model at each point of a commit: in flight, landed but not reported, reported`, async (t) => {
+      const { store, dispose, commitPoints } = await makeStore();
+      t.after(dispose);
+      const points = commitPoints ?? EVENT_TURN_POINTS;
+      const model = new ModelStore();
+      let windows = 0;
+      for (const [index, step] of COMMIT_WINDOW_STEPS.entries()) {
+        const where = (point: string): string => `step ${index + 1}, ${point}`;
+        for (const op of step.first) applyScriptOp(store, model, op, where('first writes'));
+        await points.inFlight();
+        checkReads(store, model, where('commit in flight'));
+        for (const op of step.inFlight) applyScriptOp(store, model, op, where('writes while in flight'));
+        checkReads(store, model, where('commit in flight, more writes pending'));
+        if (await points.landed()) windows++;
+        checkReads(store, model, where('commit landed, not reported'));
+        // Inside the window until the next await: these writes decide from reads of the disk too.
+        for (const op of step.landed) applyScriptOp(store, model, op, where('writes in the window'));
+        checkReads(store, model, where('commit landed, not reported, more writes pending'));
+        await points.committed();
+        checkReads(store, model, where('commit reported'));
+      }
+      await store.flushed();
+      checkReads(store, model, 'everything flushed');
+      if (commitPoints !== undefined) assert.equal(windows, COMMIT_WINDOW_STEPS.length, 'every step read and wrote inside the window');
+    });
 
     storeTest('wildcard queries over many messages per subject, across an index chunk', async (store, sync) => {
       const base = 65_400;
@@ -574,9 +622,9 @@ export function runStreamStoreContract(name: string, makeStore: StoreFactory, op
     test(`${name}: random operations agree with a reference model`, async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(operationArbitrary(), { minLength: 1, maxLength: 60 }), async (operations) => {
-          const { store, dispose } = await makeStore();
+          const { store, dispose, commitPoints } = await makeStore();
           try {
-            await checkAgainstModel(store, operations);
+            await checkAgainstModel(store, commitPoints ?? EVENT_TURN_POINTS, operations);
           } finally {
             await dispose();
           }
@@ -592,6 +640,83 @@ function sortedEntries(map: Map<string, number>): [string, number][] {
   return [...map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }
 
+// ---- reads at the points of a commit ----
+
+/** One scripted write: sequences are absolute, every return value is checked against the model. */
+type ScriptOp =
+  | { readonly append: string }
+  | { readonly remove: number; readonly erase?: boolean }
+  | { readonly purge: PurgeOptions };
+
+/**
+ * Writes before a commit starts, while it is in flight, and inside the window between it
+ * landing and the store being told. They hit records of the commit in flight (removed while
+ * being written), records on disk (tombs), the floor (purge, compact), sequences moved past the
+ * end, and erase.
+ */
+const COMMIT_WINDOW_STEPS: readonly { readonly first: ScriptOp[]; readonly inFlight: ScriptOp[]; readonly landed: ScriptOp[] }[] = [
+  {
+    first: [{ append: 'a' }, { append: 'x' }, { append: 'a' }, { append: 'x' }, { append: 'a' }, { append: 'a.b' }],
+    inFlight: [{ remove: 3 }, { remove: 5, erase: true }, { remove: 1 }, { append: 'b.c.d' }, { append: 'a' }],
+    landed: [{ remove: 8 }, { purge: { subject: 'x', keep: 1 } }, { append: 'a.c' }],
+  },
+  {
+    first: [{ append: 'x' }, { append: 'a.c' }, { remove: 6 }],
+    inFlight: [{ purge: { subject: 'a.*' } }, { append: 'b.c.d' }, { remove: 4 }],
+    landed: [{ remove: 7 }, { purge: { seq: 11 } }, { append: 'a' }],
+  },
+  {
+    first: [{ append: 'a' }, { append: 'a' }, { append: 'x' }, { append: 'a.b' }],
+    inFlight: [{ purge: { subject: 'a', seq: 16 } }, { remove: 17, erase: true }],
+    landed: [{ purge: { subject: '>', keep: 2 } }, { append: 'x' }, { remove: 18 }],
+  },
+  {
+    first: [{ append: 'a' }, { append: 'a.b' }],
+    inFlight: [{ purge: {} }, { append: 'x' }],
+    landed: [{ purge: { seq: 40 } }, { append: 'a' }, { append: 'a.c' }],
+  },
+  {
+    first: [{ append: 'x' }, { remove: 40 }],
+    inFlight: [{ remove: 41 }, { remove: 42 }],
+    landed: [{ append: 'b.c.d' }, { remove: 43 }, { append: 'a' }],
+  },
+];
+
+function applyScriptOp(store: StreamStore, model: ModelStore, op: ScriptOp, where: string): void {
+  const what = `${where}: ${JSON.stringify(op)}`;
+  if ('append' in op) {
+    const m = message(op.append);
+    assert.equal(store.append(m), model.append({ subject: m.subject, data: m.data.toString(), headers: undefined, timestampNs: m.timestampNs }), what);
+  } else if ('remove' in op) {
+    assert.equal(store.remove(op.remove, { erase: op.erase === true }), model.remove(op.remove), what);
+  } else {
+    assert.equal(store.purge(op.purge), model.purge(op.purge), what);
+  }
+}
+
+/** Every read of the store against the model: state, every message, deletedSeqs, and each filter's loadNext, loadLast, countPending, subjectCounts. */
+function checkReads(store: StreamStore, model: ModelStore, where: string): void {
+  checkState(store, model, where);
+  checkContents(store, model, where);
+  const froms = [0, model.first - 1, model.first, model.first + 1, Math.floor((model.first + model.last) / 2), model.last, model.last + 1];
+  for (const filter of FILTERS) {
+    const what = `${where}, filter ${JSON.stringify(filter)}`;
+    const matching = model.matching(filter);
+    assert.equal(store.loadLast(filter)?.seq, matching.at(-1), `${what}: loadLast`);
+    for (const from of froms) {
+      if (from < 0) continue;
+      assert.equal(store.loadNext(filter, from)?.seq, matching.find((s) => s >= from), `${what}: loadNext from ${from}`);
+      assert.equal(store.countPending(filter, from), matching.filter((s) => s >= from).length, `${what}: countPending from ${from}`);
+    }
+    const counts = new Map<string, number>();
+    for (const seq of matching) {
+      const subject = model.messages.get(seq)!.subject;
+      counts.set(subject, (counts.get(subject) ?? 0) + 1);
+    }
+    assert.deepEqual(sortedEntries(store.subjectCounts(filter)), sortedEntries(counts), `${what}: subjectCounts`);
+  }
+}
+
 // ---- model-based property test ----
 
 const SUBJECTS = ['a', 'a.b', 'a.c', 'b.c.d', 'x'] as const;
@@ -604,6 +729,11 @@ type Operation =
   | { readonly kind: 'flush' }
   /** Lets queued work run (a commit may start, or finish, while later operations happen). */
   | { readonly kind: 'tick' }
+  /**
+   * Waits until the commit in flight has landed but the store has not been told (when the store
+   * has commit points), checks every read, and runs the following operations inside that window.
+   */
+  | { readonly kind: 'window' }
   | { readonly kind: 'query'; readonly filter: number; readonly offset: number };
 
 function operationArbitrary(): fc.Arbitrary<Operation> {
@@ -634,6 +764,7 @@ function operationArbitrary(): fc.Arbitrary<Operation> {
     },
     { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
     { weight: 4, arbitrary: fc.constant({ kind: 'tick' as const }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'window' as const }) },
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('query' as const), filter: fc.nat(FILTERS.length - 1), offset: fc.integer({ min: -2, max: 30 }) }) },
   );
 }
@@ -723,7 +854,7 @@ class ModelStore {
   }
 }
 
-async function checkAgainstModel(store: StreamStore, operations: readonly Operation[]): Promise<void> {
+async function checkAgainstModel(store: StreamStore, points: CommitPoints, operations: readonly Operation[]): Promise<void> {
   const model = new ModelStore();
   for (const [index, operation] of operations.entries()) {
     const where = `operation ${index} ${JSON.stringify(operation)}`;
@@ -747,8 +878,13 @@ async function checkAgainstModel(store: StreamStore, operations: readonly Operat
         await store.flushed();
         break;
       case 'tick':
-        await new Promise((resolve) => setImmediate(resolve));
+        await tick();
         break;
+      case 'window': {
+        const isInWindow = await points.landed();
+        checkReads(store, model, `${where}${isInWindow ? ', commit landed, not reported' : ''}`);
+        break;
+      }
       case 'query': {
         const filter = FILTERS[operation.filter]!;
         const from = Math.max(0, model.first + operation.offset);
@@ -763,7 +899,7 @@ async function checkAgainstModel(store: StreamStore, operations: readonly Operat
   }
   await store.flushed();
   checkState(store, model, 'at the end');
-  checkContents(store, model);
+  checkContents(store, model, 'at the end');
 }
 
 function checkState(store: StreamStore, model: ModelStore, where: string): void {
@@ -793,28 +929,28 @@ function checkState(store: StreamStore, model: ModelStore, where: string): void 
   );
 }
 
-function checkContents(store: StreamStore, model: ModelStore): void {
+function checkContents(store: StreamStore, model: ModelStore, where: string): void {
   const seqs = model.seqs();
   const live = new Set(seqs);
   for (let seq = Math.max(1, model.first - 2); seq <= model.last + 2; seq++) {
     const loaded = store.load(seq);
     const expected = model.messages.get(seq);
-    assert.equal(loaded === undefined, expected === undefined, `load(${seq}) presence`);
+    assert.equal(loaded === undefined, expected === undefined, `${where}: load(${seq}) presence`);
     if (loaded === undefined || expected === undefined) continue;
-    assert.equal(loaded.subject, expected.subject);
-    assert.equal(loaded.data.toString(), expected.data);
-    assert.equal(loaded.headers?.toString(), expected.headers);
-    assert.equal(loaded.timestampNs, expected.timestampNs);
+    assert.equal(loaded.subject, expected.subject, `${where}: load(${seq}) subject`);
+    assert.equal(loaded.data.toString(), expected.data, `${where}: load(${seq}) data`);
+    assert.equal(loaded.headers?.toString(), expected.headers, `${where}: load(${seq}) headers`);
+    assert.equal(loaded.timestampNs, expected.timestampNs, `${where}: load(${seq}) timestamp`);
   }
   const deleted: number[] = [];
   if (seqs.length > 0) for (let seq = model.first; seq <= model.last; seq++) if (!live.has(seq)) deleted.push(seq);
-  assert.deepEqual(store.deletedSeqs(), deleted);
+  assert.deepEqual(store.deletedSeqs(), deleted, `${where}: deletedSeqs`);
   const counts = new Map<string, number>();
   for (const seq of seqs) {
     const subject = model.messages.get(seq)!.subject;
     counts.set(subject, (counts.get(subject) ?? 0) + 1);
   }
-  assert.deepEqual(sortedEntries(store.subjectCounts('>')), sortedEntries(counts));
+  assert.deepEqual(sortedEntries(store.subjectCounts('>')), sortedEntries(counts), `${where}: subjectCounts`);
 }
 
 // ---- JetStreamStorage ----

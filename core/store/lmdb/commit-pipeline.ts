@@ -24,6 +24,7 @@ import type { Database, RootDatabase } from 'lmdb';
 import { StoreError, StoreErrorCode } from '../../jetstream/store.ts';
 import { assert } from '../../util/assert.ts';
 import { commitStoreError } from './env.ts';
+import { CommittedView } from './read-view.ts';
 import type { SpaceNeed, SpaceReserve } from './space-reserve.ts';
 
 /**
@@ -70,6 +71,8 @@ const COMMIT_ERROR_WAIT_MS = 1000;
 const CLOSE_FLUSH_ATTEMPTS_MAX = 3;
 
 export class CommitPipeline {
+  /** The snapshot the participants read: the last commit reported to them (read-view.ts). */
+  readonly view: CommittedView;
   readonly #root: RootDatabase;
   readonly #storePath: string;
   readonly #space: SpaceReserve;
@@ -84,6 +87,7 @@ export class CommitPipeline {
     this.#root = root;
     this.#storePath = storePath;
     this.#space = space;
+    this.view = new CommittedView(root, () => this.#inflight !== undefined);
   }
 
   /** The generation that writes made now will be committed in. */
@@ -130,6 +134,7 @@ export class CommitPipeline {
     this.#isClosed = true;
     this.#dirty.clear();
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.view.close();
   }
 
   #schedule(): void {
@@ -172,8 +177,8 @@ export class CommitPipeline {
   #onCommitted(generation: number): void {
     const inflight = this.#inflight;
     assert(inflight !== undefined && inflight.generation === generation, 'the settled batch is the one in flight');
-    // Reads must see the committed pages before the stores drop their in-memory copies.
-    this.#root.resetReadTxn();
+    // Reads must see the committed pages before the stores drop their in-memory copies, and not before.
+    this.view.renew();
     this.#inflight = undefined;
     for (const participant of inflight.participants) participant.committed(generation);
     for (const waiter of inflight.waiters) waiter.resolve();

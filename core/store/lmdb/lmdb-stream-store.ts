@@ -12,6 +12,11 @@
  * Counters (messages, bytes, subjects, first/last) are kept in memory and
  * written as one state record in the same transaction as the data they
  * describe, so a reopen reads them back without scanning messages.
+ *
+ * The disk under the overlay is the pipeline's CommittedView (read-view.ts):
+ * the snapshot of the last commit reported through committed(), never a newer
+ * one that has landed while its completion is still queued. So the tail is
+ * never on that disk, and every tomb's record is.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Database } from 'lmdb';
@@ -31,6 +36,7 @@ import { fileStoreMessageBytes } from '../accounting.ts';
 import { planPurge } from '../purge-plan.ts';
 import { compileFilter, filterMatches, type CompiledFilter } from '../subject-filter.ts';
 import type { CommitParticipant, CommitPipeline, WriteOp } from './commit-pipeline.ts';
+import type { CommittedView } from './read-view.ts';
 import {
   decodeMessageRecord,
   decodeStreamState,
@@ -119,6 +125,8 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   readonly #subjectsDb: Database<Buffer, Buffer>;
   readonly #statesDb: Database<Buffer, Buffer>;
   readonly #pipeline: CommitPipeline;
+  /** Every disk read goes through it: the snapshot the overlay is computed against (read-view.ts). */
+  readonly #view: CommittedView;
   readonly #onClose: (store: LmdbStreamStore) => void;
 
   #firstSeq = 0;
@@ -149,6 +157,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     this.#subjectsDb = options.databases.subjects;
     this.#statesDb = options.databases.streamStates;
     this.#pipeline = options.pipeline;
+    this.#view = options.pipeline.view;
     this.#onClose = options.onClose;
     this.#setCounters(state);
     this.#diskClean = state.firstSeq;
@@ -160,7 +169,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
    * with the last message key.
    */
   static open(options: LmdbStreamStoreOptions): LmdbStreamStore {
-    const stored = options.databases.streamStates.getBinary(streamIdKey(options.streamId));
+    const stored = options.pipeline.view.get(options.databases.streamStates, streamIdKey(options.streamId));
     const state = stored === undefined ? EMPTY_STATE : decodeStreamState(stored, options.name);
     const store = new LmdbStreamStore(options, state);
     const lastKey = store.#lastDiskKey();
@@ -224,7 +233,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (entry !== undefined) return entry.isDead ? undefined : decodeMessageRecord(entry.key, Buffer.from(entry.record));
     if (this.#tombs.has(seq)) return undefined;
     const key = messageKey(this.streamId, seq);
-    const record = this.#messagesDb.getBinary(key);
+    const record = this.#view.get(this.#messagesDb, key);
     return record === undefined ? undefined : decodeMessageRecord(key, record);
   }
 
@@ -311,7 +320,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       for (; expected < seq; expected++) deleted.push(expected);
       expected = seq + 1;
     };
-    for (const key of this.#messagesDb.getKeys({ start: messageKey(this.streamId, this.#firstSeq), end: messagesEndKey(this.streamId) })) {
+    for (const key of this.#view.keys(this.#messagesDb, { start: messageKey(this.streamId, this.#firstSeq), end: messagesEndKey(this.streamId) })) {
       const seq = seqOfMessageKey(key);
       if (!this.#tombs.has(seq) && seq <= this.#lastSeq) visit(seq);
     }
@@ -365,7 +374,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     for (const [seq, tomb] of this.#tombs) {
       assert(tomb.generation <= generation, 'tombs of later generations cannot exist before their burst');
       const key = messageKey(this.streamId, seq);
-      const isScrubbed = tomb.erase && this.#collectScrub(key, this.#messagesDb.getBinary(key), ops, 1);
+      const isScrubbed = tomb.erase && this.#collectScrub(key, this.#view.get(this.#messagesDb, key), ops, 1);
       ops.push({ kind: 'remove', db: this.#messagesDb, key, copies: isScrubbed ? 0 : 1 });
       const copies = indexOpCopies(indexKeys, tomb.subject, seq);
       ops.push({ kind: 'remove-value', db: this.#subjectsDb, key: this.#chunkKey(tomb.subject, seq), value: subjectLowValue(seq), copies });
@@ -413,7 +422,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (this.#isClosed) return;
     const assignedLastSeq = this.#lastSeq;
     const assignedLastTimestampNs = this.#lastTimestampNs;
-    const stored = this.#statesDb.getBinary(streamIdKey(this.streamId));
+    const stored = this.#view.get(this.#statesDb, streamIdKey(this.streamId));
     const state = stored === undefined ? EMPTY_STATE : decodeStreamState(stored, this.name);
     this.#setCounters(state);
     this.#diskClean = state.firstSeq;
@@ -492,7 +501,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     }
     if (this.#tombs.has(seq)) return undefined;
     const key = messageKey(this.streamId, seq);
-    const record = this.#messagesDb.getBinary(key);
+    const record = this.#view.get(this.#messagesDb, key);
     if (record === undefined) return undefined;
     const { subject, bytes } = this.#accountingOf(key, record);
     this.#tombs.set(seq, { subject, generation: this.#pipeline.pendingGeneration, erase });
@@ -527,10 +536,10 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   #subjectOfSeqFromIndex(seq: number): string | undefined {
     const chunk = chunkOf(seq);
     const low = subjectLowValue(seq);
-    for (const rawKey of this.#subjectsDb.getKeys({ start: streamIdKey(this.streamId), end: streamIdKey(this.streamId + 1) })) {
+    for (const rawKey of this.#view.keys(this.#subjectsDb, { start: streamIdKey(this.streamId), end: streamIdKey(this.streamId + 1) })) {
       const key = Buffer.from(rawKey);
       const parsed = parseSubjectKey(key);
-      if (parsed.chunk !== chunk || this.#subjectsDb.getValuesCount(key, { start: low, end: low, inclusiveEnd: true }) === 0) continue;
+      if (parsed.chunk !== chunk || this.#view.valuesCount(this.#subjectsDb, key, { start: low, end: low, inclusiveEnd: true }) === 0) continue;
       return parsed.subject ?? this.#subjectOfHashedKey(key, chunk);
     }
     return undefined;
@@ -589,7 +598,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   #timestampOf(seq: number): bigint {
     const entry = this.#tailBySeq.get(seq);
     if (entry !== undefined) return entry.timestampNs;
-    const record = this.#messagesDb.getBinary(messageKey(this.streamId, seq));
+    const record = this.#view.get(this.#messagesDb, messageKey(this.streamId, seq));
     return record !== undefined && record.length >= 8 ? record.readBigUInt64BE(0) : 0n;
   }
 
@@ -613,7 +622,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     let bytes = 0;
     const subjects = new Set<string>();
     const range = { start: messageKey(this.streamId, this.#firstSeq), end: messageKey(this.streamId, seq) };
-    for (const { key, value } of this.#messagesDb.getRange(range)) {
+    for (const { key, value } of this.#view.range(this.#messagesDb, range)) {
       if (this.#tombs.has(seqOfMessageKey(key))) continue;
       const accounting = this.#accountingOf(Buffer.from(key), value);
       bytes += accounting.bytes;
@@ -670,7 +679,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   /** The first live sequence >= from. */
   #nextLiveSeq(from: number): number | undefined {
     const start = Math.max(from, this.#firstSeq);
-    for (const key of this.#messagesDb.getKeys({ start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) })) {
+    for (const key of this.#view.keys(this.#messagesDb, { start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) })) {
       const seq = seqOfMessageKey(key);
       if (!this.#tombs.has(seq)) return seq;
     }
@@ -685,7 +694,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       if (!entry.isDead && entry.seq <= from && entry.seq >= this.#firstSeq) return entry.seq;
     }
     const range = { start: messageKey(this.streamId, from), end: streamIdKey(this.streamId), reverse: true };
-    for (const key of this.#messagesDb.getKeys(range)) {
+    for (const key of this.#view.keys(this.#messagesDb, range)) {
       const seq = seqOfMessageKey(key);
       if (seq < this.#firstSeq) return undefined;
       if (!this.#tombs.has(seq)) return seq;
@@ -695,14 +704,14 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
 
   #lastDiskKey(): Uint8Array | undefined {
     const range = { start: messagesEndKey(this.streamId), end: streamIdKey(this.streamId), reverse: true, limit: 1 };
-    for (const key of this.#messagesDb.getKeys(range)) return key;
+    for (const key of this.#view.keys(this.#messagesDb, range)) return key;
     return undefined;
   }
 
   /** Linear scan from `start` for the first message matching a wildcard filter. */
   #scanNext(filter: CompiledFilter, start: number): StoredMessage | undefined {
     const range = { start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) };
-    for (const { key, value } of this.#messagesDb.getRange(range)) {
+    for (const { key, value } of this.#view.range(this.#messagesDb, range)) {
       const seq = seqOfMessageKey(key);
       if (this.#tombs.has(seq)) continue;
       // Every record passed over is checked too: a damaged one is reported, not skipped.
@@ -722,7 +731,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (filter.kind === 'all') {
       if (start === this.#firstSeq) return this.#messages;
       if (this.#lastSeq - this.#firstSeq + 1 === this.#messages) return this.#lastSeq - start + 1;
-      let count = this.#messagesDb.getCount({ start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) });
+      let count = this.#view.count(this.#messagesDb, { start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) });
       for (const seq of this.#tombs.keys()) if (seq >= start) count--;
       for (const entry of this.#tail) if (!entry.isDead && entry.seq >= start) count++;
       return count;
@@ -770,7 +779,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     let currentKey: Uint8Array | undefined;
     let chunk = 0;
     let summary: SubjectSummary | undefined;
-    for (const { key, value } of this.#subjectsDb.getRange(range)) {
+    for (const { key, value } of this.#view.range(this.#subjectsDb, range)) {
       if (currentKey === undefined || !sameBytes(currentKey, key)) {
         currentKey = key;
         const parsed = parseSubjectKey(key);
@@ -801,7 +810,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     let previous: Uint8Array | undefined;
     let previousPrefixLength = -1;
     let summary: SubjectSummary | undefined;
-    for (const rawKey of this.#subjectsDb.getKeys(range)) {
+    for (const rawKey of this.#view.keys(this.#subjectsDb, range)) {
       const key = Buffer.from(rawKey.buffer, rawKey.byteOffset, rawKey.length);
       const parsed = parseSubjectKey(key);
       if (previous === undefined || parsed.prefixLength !== previousPrefixLength || !samePrefix(previous, key, parsed.prefixLength)) {
@@ -816,7 +825,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       }
       if (summary === undefined || parsed.chunk < firstChunk) continue;
       summary.count +=
-        parsed.chunk === firstChunk ? this.#subjectsDb.getValuesCount(key, { start: subjectLowValue(start) }) : this.#subjectsDb.getValuesCount(key);
+        parsed.chunk === firstChunk ? this.#view.valuesCount(this.#subjectsDb, key, { start: subjectLowValue(start) }) : this.#view.valuesCount(this.#subjectsDb, key);
     }
     for (const [seq, tomb] of this.#tombs) {
       const found = seq >= start ? summaries.get(tomb.subject) : undefined;
@@ -840,7 +849,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     }
     let read = 0;
     const range = { start: messageKey(this.streamId, this.#lastSeq), end: streamIdKey(this.streamId), reverse: true };
-    for (const { key, value } of this.#messagesDb.getRange(range)) {
+    for (const { key, value } of this.#view.range(this.#messagesDb, range)) {
       const seq = seqOfMessageKey(key);
       if (seq < this.#firstSeq) return 0;
       if (++read > LAST_SCAN_RECORDS_MAX) return undefined;
@@ -852,9 +861,9 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
 
   /** A hashed index key names its subject through any of its messages. */
   #subjectOfHashedKey(key: Uint8Array, chunk: number): string | undefined {
-    for (const value of this.#subjectsDb.getValues(Buffer.from(key), { limit: 1 })) {
+    for (const value of this.#view.values(this.#subjectsDb, Buffer.from(key), { limit: 1 })) {
       const key = messageKey(this.streamId, seqOfSubjectValue(chunk, value));
-      const record = this.#messagesDb.getBinary(key);
+      const record = this.#view.get(this.#messagesDb, key);
       return record === undefined ? undefined : decodeMessageRecord(key, record).subject;
     }
     return undefined;
@@ -880,10 +889,10 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     const prefix = this.#prefix(subject);
     const firstChunk = chunkOf(start);
     const keys = { start: subjectChunkKey(prefix, firstChunk), end: subjectChunkKeyMax(prefix), inclusiveEnd: true };
-    for (const chunkKey of this.#subjectsDb.getKeys(keys)) {
+    for (const chunkKey of this.#view.keys(this.#subjectsDb, keys)) {
       const chunk = Buffer.from(chunkKey).readUIntBE(prefix.length, SUBJECT_CHUNK_BYTES);
       const values = chunk === firstChunk ? { start: subjectLowValue(start) } : undefined;
-      for (const value of this.#subjectsDb.getValues(Buffer.from(chunkKey), values)) {
+      for (const value of this.#view.values(this.#subjectsDb, Buffer.from(chunkKey), values)) {
         const seq = seqOfSubjectValue(chunk, value);
         if (seq >= start && !this.#tombs.has(seq)) yield seq;
       }
@@ -894,9 +903,9 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
   *#diskSeqsDescending(subject: string): Generator<number> {
     const prefix = this.#prefix(subject);
     const keys = { start: subjectChunkKeyMax(prefix), end: prefix, reverse: true };
-    for (const chunkKey of this.#subjectsDb.getKeys(keys)) {
+    for (const chunkKey of this.#view.keys(this.#subjectsDb, keys)) {
       const chunk = Buffer.from(chunkKey).readUIntBE(prefix.length, SUBJECT_CHUNK_BYTES);
-      for (const value of this.#subjectsDb.getValues(Buffer.from(chunkKey), { reverse: true })) {
+      for (const value of this.#view.values(this.#subjectsDb, Buffer.from(chunkKey), { reverse: true })) {
         const seq = seqOfSubjectValue(chunk, value);
         if (seq < this.#firstSeq) return;
         if (!this.#tombs.has(seq)) yield seq;
@@ -916,10 +925,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (entries !== undefined) {
       for (let i = entries.length - 1; i >= 0; i--) if (!entries[i]!.isDead && entries[i]!.seq >= this.#firstSeq) return entries[i]!.seq;
     }
-    for (const seq of this.#diskSeqsDescending(subject)) {
-      // Between a commit landing and committed() running, a tail entry is on disk too: the tail decides.
-      if (!this.#tailBySeq.has(seq)) return seq;
-    }
+    for (const seq of this.#diskSeqsDescending(subject)) return seq;
     return undefined;
   }
 
@@ -928,12 +934,12 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     const seqs: number[] = [];
     for (const seq of this.#diskSeqsAscending(subject, this.#firstSeq)) {
       if (seq >= seqBelow) break;
-      // Between a commit landing and committed() running, a tail entry is on disk too: the tail decides.
-      if (!this.#tailBySeq.has(seq)) seqs.push(seq);
+      seqs.push(seq);
     }
+    // Tail sequences are above every disk sequence of the view: the list stays ascending.
     const entries = this.#tailBySubject.get(subject);
     if (entries !== undefined) for (const entry of entries) if (!entry.isDead && entry.seq < seqBelow) seqs.push(entry.seq);
-    return seqs.sort((a, b) => a - b);
+    return seqs;
   }
 
   /** Live messages of `subject` with seq >= from (from >= firstSeq). */
@@ -942,14 +948,14 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     let count = 0;
     if (from <= this.#firstSeq && this.#diskClean >= this.#firstSeq) {
       // No index entry is below firstSeq: one native count over the subject's keys.
-      count = this.#subjectsDb.getCount({ start: prefix, end: subjectChunkKeyMax(prefix), inclusiveEnd: true });
+      count = this.#view.count(this.#subjectsDb, { start: prefix, end: subjectChunkKeyMax(prefix), inclusiveEnd: true });
     } else {
       const firstChunk = chunkOf(from);
       const keys = { start: subjectChunkKey(prefix, firstChunk), end: subjectChunkKeyMax(prefix), inclusiveEnd: true };
-      for (const chunkKey of this.#subjectsDb.getKeys(keys)) {
+      for (const chunkKey of this.#view.keys(this.#subjectsDb, keys)) {
         const key = Buffer.from(chunkKey);
         const chunk = key.readUIntBE(prefix.length, SUBJECT_CHUNK_BYTES);
-        count += chunk === firstChunk ? this.#subjectsDb.getValuesCount(key, { start: subjectLowValue(from) }) : this.#subjectsDb.getValuesCount(key);
+        count += chunk === firstChunk ? this.#view.valuesCount(this.#subjectsDb, key, { start: subjectLowValue(from) }) : this.#view.valuesCount(this.#subjectsDb, key);
       }
     }
     if (from <= this.#firstSeq) {
@@ -958,14 +964,7 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       for (const [seq, tomb] of this.#tombs) if (seq >= from && tomb.subject === subject) count--;
     }
     const entries = this.#tailBySubject.get(subject);
-    if (entries !== undefined) {
-      for (const entry of entries) {
-        if (entry.seq < from) continue;
-        // A written entry whose commit already landed was counted from disk above: the tail decides.
-        if (entry.isWritten && this.#messagesDb.getBinary(messageKey(this.streamId, entry.seq)) !== undefined) count--;
-        if (!entry.isDead) count++;
-      }
-    }
+    if (entries !== undefined) for (const entry of entries) if (!entry.isDead && entry.seq >= from) count++;
     return count;
   }
 
@@ -985,23 +984,23 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     if (seqOfMessageKey(lastKey) < this.#firstSeq) {
       // Everything on disk is dead (purge): drop the stream's whole index, key by key, records by key only.
       for (const [seq, dead] of this.#belowFloor) {
-        if (dead.erase) this.#collectScrub(messageKey(this.streamId, seq), this.#messagesDb.getBinary(messageKey(this.streamId, seq)), ops, 1);
+        if (dead.erase) this.#collectScrub(messageKey(this.streamId, seq), this.#view.get(this.#messagesDb, messageKey(this.streamId, seq)), ops, 1);
       }
       const indexRange = { start: streamIdKey(this.streamId), end: streamIdKey(this.streamId + 1) };
       let copies = 1;
-      for (const key of this.#subjectsDb.getKeys(indexRange)) {
+      for (const key of this.#view.keys(this.#subjectsDb, indexRange)) {
         ops.push({ kind: 'remove', db: this.#subjectsDb, key: Buffer.from(key), copies });
         copies = 0;
       }
       copies = 1;
-      for (const key of this.#messagesDb.getKeys(range)) {
+      for (const key of this.#view.keys(this.#messagesDb, range)) {
         ops.push({ kind: 'remove', db: this.#messagesDb, key: Buffer.from(key), copies });
         copies = 0;
       }
       return;
     }
     let copies = 1;
-    for (const { key, value } of this.#messagesDb.getRange(range)) {
+    for (const { key, value } of this.#view.range(this.#messagesDb, range)) {
       const seq = seqOfMessageKey(key);
       const dead = this.#belowFloor.get(seq);
       if (dead?.erase === true) this.#collectScrub(Buffer.from(key), value, ops, copies);

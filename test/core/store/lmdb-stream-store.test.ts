@@ -11,13 +11,17 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { StoreError, type StreamStore } from '../../../core/jetstream/store.ts';
 import { fileStoreMessageBytes } from '../../../core/store/accounting.ts';
+import { CommitPipeline } from '../../../core/store/lmdb/commit-pipeline.ts';
+import { openLmdbDatabases, type LmdbDatabases } from '../../../core/store/lmdb/env.ts';
 import { LmdbJetStreamStorage } from '../../../core/store/lmdb/lmdb-jetstream-storage.ts';
+import { LmdbStreamStore } from '../../../core/store/lmdb/lmdb-stream-store.ts';
 import { AssertionError } from '../../../core/util/assert.ts';
 import {
   consumerState,
   message,
   runJetStreamStorageContract,
   runStreamStoreContract,
+  type CommitPoints,
 } from '../../contract/stream-store.contract.ts';
 
 function makeTempDir(): string {
@@ -27,19 +31,93 @@ function makeTempDir(): string {
 runStreamStoreContract(
   'LmdbStreamStore',
   async () => {
+    // Built from its parts (as LmdbJetStreamStorage does) so that the test can watch the pipeline's commits.
     const dir = makeTempDir();
-    const storage = LmdbJetStreamStorage.open(dir);
-    const store = storage.openStream('S', 'file');
+    const databases = openLmdbDatabases(dir, 'always');
+    const pipeline = new CommitPipeline(databases.root, dir, databases.space);
+    const store = LmdbStreamStore.open({ name: 'S', streamId: 1, databases, pipeline, onClose: () => {} });
     return {
       store,
+      commitPoints: lmdbCommitPoints(databases, pipeline),
       dispose: async () => {
-        await storage.close();
+        await store.close().catch(() => undefined);
+        await pipeline.close();
+        await databases.root.close();
+        databases.space.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   },
   { messageBytes: fileStoreMessageBytes, propertyRuns: 60 },
 );
+
+/** Written into every batch by {@link lmdbCommitPoints}: the generation of the commit. */
+const COMMIT_MARK_KEY = 'test-commit-mark';
+/** How long a commit may take to go into a batch, or a batch to land, before the test gives up. */
+const COMMIT_WAIT_MS = 10_000;
+
+/**
+ * The points of the pipeline's commits. `landed()` waits for the batch in flight to become
+ * visible to new read transactions without yielding to the event loop, so that lmdb-js cannot
+ * report the commit meanwhile: the caller then runs in the window between landing and
+ * `committed()`, with lmdb-js' implicit read transaction renewed at the landed commit, as its own
+ * `setTimeout(0)` reset can leave it at any moment. Landing is seen through a mark each batch
+ * also writes (in the meta database, which the stream store never reads).
+ */
+function lmdbCommitPoints(databases: LmdbDatabases, pipeline: CommitPipeline): CommitPoints {
+  const { root, meta } = databases;
+  /** Per batch: resolves in the event turn right after lmdb-js started its write thread, before the batch can be reported. */
+  const writerStarted = new Map<number, Promise<void>>();
+  const batch = root.batch.bind(root);
+  root.batch = ((action: () => unknown) => {
+    const generation = pipeline.inflightGeneration;
+    const committing = batch(() => {
+      action();
+      void meta.put(COMMIT_MARK_KEY, generation);
+    });
+    // lmdb-js starts the write thread from a setImmediate queued in batch() (or at once): this one runs right after it.
+    writerStarted.set(generation, new Promise((resolve) => setImmediate(resolve)));
+    return committing;
+  }) as typeof root.batch;
+  const hasLanded = (generation: number): boolean => {
+    root.resetReadTxn();
+    return meta.get(COMMIT_MARK_KEY) === generation;
+  };
+  return {
+    inFlight: async () => {
+      const generation = pipeline.pendingGeneration;
+      const deadline = performance.now() + COMMIT_WAIT_MS;
+      while (pipeline.inflightGeneration < generation) {
+        assert.ok(performance.now() < deadline, 'the writes never went into a commit');
+        await tick();
+      }
+    },
+    landed: async () => {
+      let generation = pipeline.inflightGeneration;
+      if (generation === 0) {
+        await tick();
+        generation = pipeline.inflightGeneration;
+        if (generation === 0) return false;
+      }
+      const started = writerStarted.get(generation);
+      if (started === undefined) return false; // nothing to write: no LMDB batch
+      // Resumes as a microtask of that setImmediate: no I/O callback (the batch's completion) can run before the spin.
+      await started;
+      if (pipeline.inflightGeneration !== generation) return false;
+      const deadline = performance.now() + COMMIT_WAIT_MS;
+      while (!hasLanded(generation)) assert.ok(performance.now() < deadline, 'the commit in flight never landed');
+      return true;
+    },
+    committed: async () => {
+      const generation = pipeline.inflightGeneration;
+      while (generation !== 0 && pipeline.inflightGeneration === generation) await tick();
+    },
+  };
+}
+
+async function tick(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+}
 
 runJetStreamStorageContract('LmdbJetStreamStorage', async () => {
   const dir = makeTempDir();
