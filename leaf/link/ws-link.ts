@@ -1,0 +1,651 @@
+/**
+ * The leaf's link host (core/link/README.md "The host loop", "Open: what the hosts must
+ * provide", "Leaf transport"): the pure `LeafConnection` and one `LinkSender` (for the process's
+ * life, across connections) driven by real WebSockets to the hub URLs.
+ *
+ * - `dial` opens a WebSocket (binary messages, one frame each; `maxPayload` =
+ *   LINK_MESSAGE_BYTES_MAX; permessage-deflate off: the codec compresses batches itself when
+ *   the link agreed on it). Its events are reported with the action's connection number, so
+ *   the machine ignores those of an older connection.
+ * - A received message is decoded (`decodeHubFrame`); a LinkError, or a text message, aborts the
+ *   connection. Sync frames for the sender (cursor, window, error 'stream') go to the sender.
+ *   Downstream sync (hub → leaf) is not built yet: a hub `offer` is refused with error 'stream'.
+ * - `up` → `sender.connected(peerWindow)`, `down` → `sender.disconnected()`, `close` → the socket
+ *   is closed (terminated after a grace period).
+ * - A pump (one per event-loop turn, coalesced with setImmediate) feeds the stream changes to the
+ *   sender, polls it, sends its frames and calls `sent()`; acknowledged cursors are kept per
+ *   stream ({@link LeafLink.ackedCursors}) for the later "keep until the hub has it" retention.
+ * - Backpressure: while the socket holds more than {@link LINK_SOCKET_BUFFERED_BYTES_MAX} unsent
+ *   bytes the sender is not polled (ws has no drain event: the pump retries on a short timer).
+ *   Heartbeats still go out: they are tiny and prove the link alive.
+ * - A tick timer (min(1 s, heartbeat / 4)) drives pings, dead-link and dial timeouts, the end of
+ *   a backoff, a reconciliation of the synced stream list, and stall detection.
+ *
+ * Visibility: {@link LeafLink.status} (state, hub, connected since, reconnects, per stream the
+ * acknowledged and last sequence, backlog, oldest unsynced age, last ack) and stall detection
+ * (EDGE-SYNC.md finding 8: lag alone is not a health signal): a stream is stalled when the link
+ * has been up for {@link LINK_STALL_MS_DEFAULT} (or `stallMs`) and the stream has a backlog but
+ * its acknowledged cursor did not move in that time. A stall is logged once (warn), its end at
+ * info. While the link is down no stream is "stalled": the link state says why nothing moves.
+ */
+import { randomInt } from 'node:crypto';
+import WebSocket from 'ws';
+import type { JetStream } from '../../core/jetstream/jetstream.ts';
+import { decodeHubFrame, encodeFrame, LINK_MESSAGE_BYTES_MAX } from '../../core/link/codec.ts';
+import { LinkError } from '../../core/link/errors.ts';
+import {
+  LeafConnection,
+  LINK_WINDOW_BYTES_DEFAULT,
+  LinkSender,
+  type AckedCursor,
+  type CursorFrame,
+  type ErrorFrame,
+  type HubFrame,
+  type LeafConnectionState,
+  type LeafFrame,
+  type LinkAction,
+  type LinkSession,
+  type SenderStats,
+  type SenderStreamState,
+  type SyncFrame,
+  type WindowFrame,
+} from '../../core/link/index.ts';
+import type { LeafLinkOptions } from '../../core/server/link-options.ts';
+import { SYSTEM_CLOCK, type Clock } from '../../core/util/clock.ts';
+import type { Logger } from '../../core/util/logger.ts';
+import { SeededPrng, type Prng } from '../../core/util/prng.ts';
+import { nowNs } from '../../core/util/time.ts';
+import { LeafStreams } from './leaf-streams.ts';
+
+/** The longest tick: pings and timeouts are checked at least this often (README "Leaf transport": ~1 s). */
+export const LINK_TICK_MS_MAX = 1000;
+/** Ticks per heartbeat interval at least, so a dead link is found within a quarter interval of the rule. */
+export const LINK_TICKS_PER_HEARTBEAT = 4;
+/**
+ * Unsent bytes the socket may hold before the sender is no longer polled. The window (2 MiB by
+ * default) bounds what the hub has not acknowledged; this bounds what waits in this process behind
+ * a slow uplink, so a thin link does not pile a whole window into memory at once.
+ */
+export const LINK_SOCKET_BUFFERED_BYTES_MAX = 512 * 1024;
+/** How soon a backpressured pump looks at the socket again (ws has no drain event). */
+export const LINK_BACKPRESSURE_RETRY_MS = 20;
+/** After a close frame, how long the hub has to finish the close handshake before the socket is destroyed. */
+export const LINK_CLOSE_GRACE_MS = 1000;
+/** A stream with a backlog whose acknowledged cursor did not move for this long while the link is up is stalled. */
+export const LINK_STALL_MS_DEFAULT = 30_000;
+/** How often the synced stream list is compared with JetStream's (catches config changes no event announces) and stalls are checked. */
+export const LINK_HOUSEKEEPING_MS = 1000;
+/** WebSocket close codes the leaf sends. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_PROTOCOL = 1002;
+/** A close frame's reason is at most 123 bytes (RFC 6455 §5.5); ours are ASCII, kept well under. */
+const CLOSE_REASON_CHARS_MAX = 100;
+
+export type LeafLinkHostOptions = {
+  readonly jetstream: JetStream;
+  readonly link: LeafLinkOptions;
+  /** The link's logger; the host adds `{ link: leafName, hub: urls }`. */
+  readonly log: Logger;
+  /** Time for the machines and timestamps (default: the system clock). */
+  readonly clock?: Clock;
+  /** Reconnect jitter (default: a SeededPrng from a random seed). */
+  readonly prng?: Prng;
+  /** Stall threshold (default {@link LINK_STALL_MS_DEFAULT}). */
+  readonly stallMs?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** This leaf's receive window for downstream batches (default LINK_WINDOW_BYTES_DEFAULT). */
+  readonly windowBytes?: number;
+};
+
+/** One synced stream, as {@link LeafLink.status} shows it. */
+export type LeafLinkStreamStatus = {
+  readonly stream: string;
+  readonly incarnation: string;
+  readonly state: SenderStreamState;
+  /** The hub's durable cursor as last heard by this process (undefined before its first answer). */
+  readonly ackedSeq: number | undefined;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  /** Highest sequence sent on the current connection (0 before any). */
+  readonly sentSeq: number;
+  /** Messages / bytes stored after the acknowledged cursor (LeafStreams.pending: approximations there). */
+  readonly backlogMsgs: number;
+  readonly backlogBytes: number;
+  /** Age of the oldest message the hub does not have yet, ms (undefined when none). */
+  readonly oldestUnsyncedAgeMs: number | undefined;
+  /** Clock time of the last cursor from the hub for this stream. */
+  readonly lastAckMs: number | undefined;
+  readonly gapsSent: number;
+  readonly gapMsgs: number;
+  /** The hub's refusal text when state is 'refused'. */
+  readonly refusal: string | undefined;
+  readonly stalled: boolean;
+};
+
+export type LeafLinkStatus = {
+  readonly state: LeafConnectionState;
+  /** URL of the current (or last) connection attempt. */
+  readonly hubUrl: string | undefined;
+  /** The hub's name while up. */
+  readonly hub: string | undefined;
+  /** Clock time the current connection came up (undefined while not up). */
+  readonly connectedSince: number | undefined;
+  /** Connections that came up after the first one. */
+  readonly reconnects: number;
+  readonly dials: number;
+  /** Consecutive failed attempts (the backoff exponent). */
+  readonly attempt: number;
+  /** While in backoff: how long until the next dial. */
+  readonly retryInMs: number | undefined;
+  /** Closes by reason, since start. */
+  readonly closes: Readonly<Record<string, number>>;
+  readonly sender: SenderStats;
+  /** Bytes the current socket holds unsent (backpressure stops polling the sender above LINK_SOCKET_BUFFERED_BYTES_MAX). */
+  readonly socketBufferedBytes: number;
+  /** Some stream is stalled. */
+  readonly stalled: boolean;
+  readonly streams: readonly LeafLinkStreamStatus[];
+};
+
+/** Stall bookkeeping of one stream incarnation. */
+type StallTracker = { incarnation: string; ackedSeq: number | undefined; sinceMs: number; isStalled: boolean };
+
+/** One transport: a WebSocket and the connection number the machine gave it. */
+type Transport = { readonly connection: number; readonly url: string; readonly ws: WebSocket; error: string | undefined; closeTimer: NodeJS.Timeout | undefined };
+
+/** A random seed for the reconnect jitter (two leaves restarted together must not dial in step). */
+function randomSeed(): number {
+  return randomInt(0, 2 ** 47);
+}
+
+/** The leaf's end of its link to the hub: one per leaf process. */
+export class LeafLink {
+  readonly #jetstream: JetStream;
+  readonly #options: LeafLinkOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #stallMs: number;
+  readonly #tickMs: number;
+  readonly #streams: LeafStreams;
+  readonly #conn: LeafConnection;
+  readonly #sender: LinkSender;
+  /** Open (or closing) transports by connection number. */
+  readonly #transports = new Map<number, Transport>();
+  /** Streams changed since the last pump (coalesced: the sender hears each name once per pump). */
+  readonly #changed = new Set<string>();
+  /** The hub's durable cursor per stream, latest first heard (for retention; see acked()). */
+  readonly #acked = new Map<string, AckedCursor>();
+  readonly #stalls = new Map<string, StallTracker>();
+  /** Streams found diverged, by `stream/incarnation`, so each is reported once. */
+  readonly #diverged = new Set<string>();
+  #divergencesSeen = 0;
+  #syncedList = '';
+  #session: LinkSession | undefined = undefined;
+  #upConnection = 0;
+  #upAtMs = 0;
+  #lastUrl: string | undefined = undefined;
+  #failuresSinceUp = 0;
+  #lastHousekeepingMs = 0;
+  #isStarted = false;
+  #isStopped = false;
+  #tickTimer: NodeJS.Timeout | undefined = undefined;
+  #pumpImmediate: NodeJS.Immediate | undefined = undefined;
+  #backpressureTimer: NodeJS.Timeout | undefined = undefined;
+  #unsubscribe: (() => void) | undefined = undefined;
+
+  constructor(options: LeafLinkHostOptions) {
+    this.#jetstream = options.jetstream;
+    this.#options = options.link;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#log = options.log.child({ link: options.link.leafName, hub: options.link.hubUrls.join(',') });
+    this.#stallMs = options.stallMs ?? LINK_STALL_MS_DEFAULT;
+    this.#tickMs = Math.max(1, Math.min(LINK_TICK_MS_MAX, Math.floor(options.link.heartbeatMs / LINK_TICKS_PER_HEARTBEAT)));
+    this.#streams = new LeafStreams({ jetstream: options.jetstream, log: this.#log });
+    this.#conn = new LeafConnection({
+      leaf: options.link.leafName,
+      token: options.link.hubToken,
+      urls: options.link.hubUrls,
+      windowBytes: options.windowBytes ?? LINK_WINDOW_BYTES_DEFAULT,
+      compression: options.link.isCompressionWanted,
+      prng: options.prng ?? new SeededPrng(randomSeed()),
+      heartbeatMs: options.link.heartbeatMs,
+      ...(options.backoffBaseMs === undefined ? {} : { backoffBaseMs: options.backoffBaseMs }),
+      ...(options.backoffMaxMs === undefined ? {} : { backoffMaxMs: options.backoffMaxMs }),
+    });
+    this.#sender = new LinkSender({ streams: this.#streams, clock: this.#clock });
+  }
+
+  /** Starts dialing the hub and listening to stream changes. */
+  start(): void {
+    if (this.#isStarted) return;
+    this.#isStarted = true;
+    this.#unsubscribe = this.#jetstream.onStreamChange((stream) => {
+      // Synchronous inside JetStream's write path: only remember the name; the pump does the work.
+      this.#changed.add(stream.name);
+      this.#schedulePump();
+    });
+    this.#syncedList = this.#syncedListKey();
+    this.#log.info({ urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted }, 'link starting');
+    this.#conn.start(this.#clock.nowMs());
+    this.#drive();
+    this.#tickTimer = setInterval(() => this.#onTick(), this.#tickMs);
+    this.#tickTimer.unref();
+  }
+
+  /** Closes the connection, stops every timer and waits (at most the close grace) for the socket to go. */
+  async stop(): Promise<void> {
+    if (this.#isStopped) return;
+    this.#isStopped = true;
+    this.#unsubscribe?.();
+    if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
+    if (this.#pumpImmediate !== undefined) clearImmediate(this.#pumpImmediate);
+    if (this.#backpressureTimer !== undefined) clearTimeout(this.#backpressureTimer);
+    this.#conn.stop(this.#clock.nowMs());
+    this.#drive();
+    const closing = [...this.#transports.values()].map(
+      (transport) => new Promise<void>((resolve) => (transport.ws.readyState === WebSocket.CLOSED ? resolve() : transport.ws.once('close', () => resolve()))),
+    );
+    for (const transport of this.#transports.values()) this.#closeTransport(transport, 'stopped');
+    await Promise.all(closing);
+    this.#log.info({}, 'link stopped');
+  }
+
+  /** The hub's durable cursor for the stream's current incarnation, as last heard (undefined before the first answer). */
+  acked(stream: string): AckedCursor | undefined {
+    return this.#sender.acked(stream);
+  }
+
+  /** Latest acknowledged cursor per stream name (an entry may name an incarnation replaced since; acked() checks). */
+  get ackedCursors(): ReadonlyMap<string, AckedCursor> {
+    return this.#acked;
+  }
+
+  /** Where the link is, per stream and as a whole (reads each stream's counters: for status calls, not per message). */
+  status(): LeafLinkStatus {
+    const nowMs = this.#clock.nowMs();
+    const progress = this.#sender.progress();
+    const stalled = this.#updateStalls(progress, nowMs);
+    const now = nowNs();
+    const streams: LeafLinkStreamStatus[] = [];
+    for (const entry of progress) {
+      streams.push({
+        stream: entry.stream,
+        incarnation: entry.incarnation,
+        state: entry.state,
+        ackedSeq: entry.ackedSeq,
+        firstSeq: entry.firstSeq,
+        lastSeq: entry.lastSeq,
+        sentSeq: entry.sentSeq,
+        backlogMsgs: entry.backlogMsgs,
+        backlogBytes: entry.backlogBytes,
+        oldestUnsyncedAgeMs: entry.oldestUnsyncedNs === undefined ? undefined : Math.max(0, Number((now - entry.oldestUnsyncedNs) / 1_000_000n)),
+        lastAckMs: entry.lastAckMs,
+        gapsSent: entry.gapsSent,
+        gapMsgs: entry.gapMsgs,
+        refusal: entry.refusal,
+        stalled: stalled.has(entry.stream),
+      });
+    }
+    const stats = this.#conn.stats;
+    const retryAtMs = this.#conn.retryAtMs;
+    const session = this.#conn.session;
+    return {
+      state: this.#conn.state,
+      hubUrl: this.#lastUrl,
+      hub: session?.peer,
+      connectedSince: session === undefined ? undefined : this.#upAtMs,
+      reconnects: Math.max(0, stats.welcomes - 1),
+      dials: stats.dials,
+      attempt: this.#conn.attempt,
+      retryInMs: retryAtMs === undefined ? undefined : Math.max(0, retryAtMs - nowMs),
+      closes: stats.closes,
+      sender: this.#sender.stats,
+      socketBufferedBytes: this.#transports.get(this.#conn.connection)?.ws.bufferedAmount ?? 0,
+      stalled: stalled.size > 0,
+      streams,
+    };
+  }
+
+  // ---------------------------------------------------------------- connection machine
+
+  /** Hands out the connection machine's output: its frames (hello, ping) and its actions. */
+  #drive(): void {
+    const output = this.#conn.poll();
+    if (output.frames.length > 0) {
+      const transport = this.#transports.get(this.#conn.connection);
+      if (transport !== undefined) for (const frame of output.frames) this.#send(transport, frame);
+    }
+    for (const action of output.actions) this.#onAction(action);
+  }
+
+  #onAction(action: LinkAction): void {
+    switch (action.kind) {
+      case 'dial':
+        this.#dial(action.connection, action.url);
+        return;
+      case 'up':
+        this.#onUp(action.connection, action.session);
+        return;
+      case 'close': {
+        const transport = this.#transports.get(action.connection);
+        if (action.connection !== this.#upConnection && action.reason !== 'stopped') this.#logConnectFailure(transport?.url, action.reason);
+        if (transport !== undefined) this.#closeTransport(transport, action.reason);
+        return;
+      }
+      case 'down':
+        this.#onDown(action.reason);
+        return;
+    }
+  }
+
+  #onUp(connection: number, session: LinkSession): void {
+    const nowMs = this.#clock.nowMs();
+    this.#session = session;
+    this.#upConnection = connection;
+    this.#upAtMs = nowMs;
+    this.#failuresSinceUp = 0;
+    for (const tracker of this.#stalls.values()) this.#resetStall(tracker, tracker.ackedSeq, nowMs);
+    this.#log.info(
+      { hub_name: session.peer, version: session.version, url: this.#transports.get(connection)?.url, heartbeat_ms: session.heartbeatMs, compression: session.compression, window_bytes: session.peerWindowBytes },
+      'link up',
+    );
+    this.#changed.clear(); // connected() offers every stream as it is now
+    this.#sender.connected(session.peerWindowBytes);
+    this.#schedulePump();
+  }
+
+  #onDown(reason: string): void {
+    this.#sender.disconnected();
+    this.#session = undefined;
+    for (const tracker of this.#stalls.values()) tracker.isStalled = false;
+    const retryAtMs = this.#conn.retryAtMs;
+    const upForMs = this.#clock.nowMs() - this.#upAtMs;
+    if (this.#isStopped) return;
+    this.#log.info({ reason, up_for_ms: Math.round(upForMs), retry_in_ms: retryAtMs === undefined ? undefined : Math.max(0, Math.round(retryAtMs - this.#clock.nowMs())) }, 'link down');
+  }
+
+  /** A dial or handshake that did not come up: warn on the first of a series, then debug (status() has the count). */
+  #logConnectFailure(url: string | undefined, reason: string): void {
+    this.#failuresSinceUp += 1;
+    const retryAtMs = this.#conn.retryAtMs;
+    const fields = { url, reason, attempt: this.#failuresSinceUp, retry_in_ms: retryAtMs === undefined ? undefined : Math.max(0, Math.round(retryAtMs - this.#clock.nowMs())) };
+    if (this.#failuresSinceUp === 1) this.#log.warn(fields, 'link connect failed; retrying (further failures at debug until the link is up)');
+    else this.#log.debug(fields, 'link connect failed');
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  #dial(connection: number, url: string): void {
+    this.#lastUrl = url;
+    this.#log.debug({ url, connection }, 'link dialing');
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, { maxPayload: LINK_MESSAGE_BYTES_MAX, perMessageDeflate: false });
+    } catch (err) {
+      // A URL ws rejects (checked at config time, so unexpected): count it as a failed dial.
+      queueMicrotask(() => {
+        this.#conn.closed(connection, this.#clock.nowMs(), `dial failed: ${(err as Error).message}`);
+        this.#logConnectFailure(url, (err as Error).message);
+        this.#drive();
+      });
+      return;
+    }
+    const transport: Transport = { connection, url, ws, error: undefined, closeTimer: undefined };
+    this.#transports.set(connection, transport);
+    ws.on('open', () => {
+      this.#conn.opened(connection, this.#clock.nowMs());
+      this.#drive();
+    });
+    ws.on('message', (data, isBinary) => this.#onMessage(transport, data, isBinary));
+    ws.on('error', (err) => {
+      // ws emits 'close' after 'error': the close carries this reason to the machine.
+      transport.error = err.message;
+      this.#log.debug({ url, connection, err }, 'link socket error');
+    });
+    ws.on('close', (code, reason) => this.#onSocketClose(transport, code, reason.toString('utf8')));
+  }
+
+  #onSocketClose(transport: Transport, code: number, reason: string): void {
+    if (transport.closeTimer !== undefined) clearTimeout(transport.closeTimer);
+    this.#transports.delete(transport.connection);
+    const isCurrent = transport.connection === this.#conn.connection && (this.#conn.state === 'dialing' || this.#conn.state === 'handshake' || this.#conn.state === 'up');
+    if (!isCurrent) return;
+    const why = transport.error ?? (reason === '' ? `hub closed the connection (${code})` : `hub closed the connection (${code} ${reason})`);
+    const wasUp = transport.connection === this.#upConnection;
+    this.#conn.closed(transport.connection, this.#clock.nowMs(), why);
+    if (!wasUp) this.#logConnectFailure(transport.url, why);
+    this.#drive();
+  }
+
+  #onMessage(transport: Transport, data: WebSocket.RawData, isBinary: boolean): void {
+    const connection = transport.connection;
+    const nowMs = this.#clock.nowMs();
+    if (!isBinary) {
+      this.#abort(connection, 'text message on the link');
+      return;
+    }
+    let frame: HubFrame;
+    try {
+      frame = decodeHubFrame(rawBytes(data));
+    } catch (err) {
+      if (!(err instanceof LinkError)) throw err;
+      this.#log.warn({ err, url: transport.url }, 'undecodable frame from the hub');
+      this.#abort(connection, err.message);
+      return;
+    }
+    if (frame.t === 'error' && connection === this.#conn.connection) this.#logHubError(frame);
+    const isSync = this.#conn.receive(connection, frame, nowMs);
+    if (isSync) this.#route(connection, frame as SyncFrame);
+    this.#drive();
+  }
+
+  #logHubError(frame: ErrorFrame): void {
+    if (frame.code === 'stream') this.#log.warn({ stream: frame.stream, text: frame.text }, 'stream refused by the hub');
+    else this.#log.warn({ code: frame.code, text: frame.text }, 'link refused by the hub');
+  }
+
+  /** A sync frame of the current, up connection. */
+  #route(connection: number, frame: SyncFrame): void {
+    switch (frame.t) {
+      case 'cursor':
+      case 'window':
+      case 'error':
+        this.#sender.receive(frame as CursorFrame | WindowFrame | ErrorFrame);
+        this.#schedulePump();
+        return;
+      case 'offer': {
+        // Downstream sync (hub streams to the leaf) is not built: refuse the stream, keep the link.
+        const transport = this.#transports.get(connection);
+        if (transport !== undefined) {
+          this.#send(transport, { t: 'error', code: 'stream', text: 'this leaf does not take downstream streams', stream: frame.stream });
+          this.#conn.sent(connection, this.#clock.nowMs());
+        }
+        return;
+      }
+      case 'batch':
+      case 'gap':
+        // Only after an offer the leaf answered; it refused every offer, so a hub sends none. Ignored.
+        this.#log.debug({ stream: frame.stream, t: frame.t }, 'downstream sync frame ignored');
+        return;
+    }
+  }
+
+  /** The hub broke the protocol (or sent what the leaf cannot use): close; the machine backs off. */
+  #abort(connection: number, reason: string): void {
+    this.#conn.abort(connection, this.#clock.nowMs(), reason);
+    this.#drive();
+  }
+
+  /** Encodes and writes one frame. False (after aborting the connection) when it cannot be encoded. */
+  #send(transport: Transport, frame: LeafFrame): boolean {
+    if (transport.ws.readyState !== WebSocket.OPEN) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeFrame(frame, { compress: this.#session?.compression === true && frame.t === 'batch' });
+    } catch (err) {
+      if (!(err instanceof LinkError)) throw err;
+      // Only a batch can be too big: a single message over LINK_FRAME_BYTES_MAX (max_payload above 8 MiB).
+      this.#log.error({ err, t: frame.t }, 'frame too large for the link');
+      this.#abort(transport.connection, err.message);
+      return false;
+    }
+    transport.ws.send(bytes, { binary: true });
+    return true;
+  }
+
+  #closeTransport(transport: Transport, reason: string): void {
+    const ws = transport.ws;
+    if (ws.readyState === WebSocket.CLOSED || transport.closeTimer !== undefined) return;
+    if (ws.readyState === WebSocket.CONNECTING) {
+      ws.terminate();
+      return;
+    }
+    const code = reason === 'stopped' ? CLOSE_GOING_AWAY : reason.startsWith('protocol') ? CLOSE_PROTOCOL : CLOSE_NORMAL;
+    ws.close(code, reason.slice(0, CLOSE_REASON_CHARS_MAX).replace(/[^\x20-\x7e]/g, '?'));
+    transport.closeTimer = setTimeout(() => ws.terminate(), LINK_CLOSE_GRACE_MS);
+    transport.closeTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- sender pump
+
+  #schedulePump(): void {
+    if (this.#pumpImmediate !== undefined || this.#isStopped) return;
+    this.#pumpImmediate = setImmediate(() => {
+      this.#pumpImmediate = undefined;
+      this.#pump();
+    });
+  }
+
+  /** Feeds stream changes to the sender, polls it and sends what it hands out (unless the socket is backed up). */
+  #pump(): void {
+    if (this.#isStopped) return;
+    for (const name of this.#changed) this.#sender.streamChanged(name);
+    this.#changed.clear();
+    if (!this.#sender.isConnected) return;
+    const connection = this.#conn.connection;
+    const transport = this.#transports.get(connection);
+    if (transport === undefined || transport.ws.readyState !== WebSocket.OPEN) return;
+    if (transport.ws.bufferedAmount > LINK_SOCKET_BUFFERED_BYTES_MAX) {
+      this.#scheduleBackpressureRetry();
+      return;
+    }
+    const output = this.#sender.poll();
+    for (const cursor of output.acked) this.#acked.set(cursor.stream, cursor);
+    if (output.error !== undefined) {
+      this.#log.warn({ text: output.error.text }, 'the hub broke the sync protocol');
+      this.#abort(connection, output.error.text);
+      return;
+    }
+    for (const frame of output.frames) if (!this.#send(transport, frame)) return;
+    if (output.frames.length > 0) this.#conn.sent(connection, this.#clock.nowMs());
+    if (this.#sender.stats.divergences > this.#divergencesSeen) this.#reportDivergences();
+  }
+
+  #scheduleBackpressureRetry(): void {
+    if (this.#backpressureTimer !== undefined || this.#isStopped) return;
+    this.#backpressureTimer = setTimeout(() => {
+      this.#backpressureTimer = undefined;
+      this.#schedulePump();
+    }, LINK_BACKPRESSURE_RETRY_MS);
+  }
+
+  #reportDivergences(): void {
+    this.#divergencesSeen = this.#sender.stats.divergences;
+    for (const entry of this.#sender.progress()) {
+      const id = `${entry.stream}/${entry.incarnation}`;
+      if (entry.state !== 'diverged' || this.#diverged.has(id)) continue;
+      this.#diverged.add(id);
+      this.#log.warn(
+        { stream: entry.stream, incarnation: entry.incarnation, last_seq: entry.lastSeq, acked_seq: entry.ackedSeq },
+        'stream diverged: the hub has more of it than this leaf (lost data that was acknowledged); not synced until it is re-created',
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  #onTick(): void {
+    if (this.#isStopped) return;
+    const nowMs = this.#clock.nowMs();
+    this.#conn.tick(nowMs);
+    this.#drive();
+    if (nowMs - this.#lastHousekeepingMs >= LINK_HOUSEKEEPING_MS) {
+      this.#lastHousekeepingMs = nowMs;
+      this.#reconcileStreams();
+      if (this.#sender.isConnected) this.#updateStalls(this.#sender.progress(), nowMs);
+    }
+    if (this.#sender.isConnected) this.#schedulePump();
+  }
+
+  /**
+   * A stream opted in or out by a config update, which JetStream announces to no listener:
+   * compare the synced list with the last one and tell the sender about the difference.
+   * Also forgets acknowledged cursors of streams that are gone.
+   */
+  #reconcileStreams(): void {
+    const key = this.#syncedListKey();
+    if (key === this.#syncedList) return;
+    const before = new Set(this.#syncedList === '' ? [] : this.#syncedList.split('\n'));
+    const after = new Set(key === '' ? [] : key.split('\n'));
+    this.#syncedList = key;
+    for (const id of before) if (!after.has(id)) this.#changed.add(id.slice(0, id.indexOf(' ')));
+    for (const id of after) if (!before.has(id)) this.#changed.add(id.slice(0, id.indexOf(' ')));
+    for (const [stream, cursor] of this.#acked) if (!after.has(`${stream} ${cursor.incarnation}`)) this.#acked.delete(stream);
+    this.#schedulePump();
+  }
+
+  #syncedListKey(): string {
+    return this.#streams
+      .list()
+      .map((key) => `${key.stream} ${key.incarnation}`)
+      .join('\n');
+  }
+
+  // ---------------------------------------------------------------- stalls
+
+  /** Updates the stall trackers from `progress`; returns the names of the streams stalled now. */
+  #updateStalls(progress: ReturnType<LinkSender['progress']>, nowMs: number): Set<string> {
+    const stalled = new Set<string>();
+    const isUp = this.#sender.isConnected;
+    const seen = new Set<string>();
+    for (const entry of progress) {
+      seen.add(entry.stream);
+      let tracker = this.#stalls.get(entry.stream);
+      if (tracker === undefined || tracker.incarnation !== entry.incarnation) {
+        tracker = { incarnation: entry.incarnation, ackedSeq: entry.ackedSeq, sinceMs: nowMs, isStalled: false };
+        this.#stalls.set(entry.stream, tracker);
+      }
+      if (!isUp || entry.backlogMsgs === 0 || entry.ackedSeq !== tracker.ackedSeq) {
+        if (tracker.isStalled && isUp) this.#log.info({ stream: entry.stream, acked_seq: entry.ackedSeq, backlog_msgs: entry.backlogMsgs }, 'stream sync moving again');
+        this.#resetStall(tracker, entry.ackedSeq, nowMs);
+        continue;
+      }
+      const stuckForMs = nowMs - Math.max(tracker.sinceMs, this.#upAtMs);
+      if (stuckForMs < this.#stallMs) continue;
+      stalled.add(entry.stream);
+      if (tracker.isStalled) continue;
+      tracker.isStalled = true;
+      this.#log.warn(
+        { stream: entry.stream, state: entry.state, acked_seq: entry.ackedSeq, last_seq: entry.lastSeq, backlog_msgs: entry.backlogMsgs, stalled_ms: Math.round(stuckForMs), refusal: entry.refusal },
+        'stream sync stalled: backlog but no acknowledgement from the hub',
+      );
+    }
+    for (const stream of this.#stalls.keys()) if (!seen.has(stream)) this.#stalls.delete(stream);
+    return stalled;
+  }
+
+  #resetStall(tracker: StallTracker, ackedSeq: number | undefined, nowMs: number): void {
+    tracker.ackedSeq = ackedSeq;
+    tracker.sinceMs = nowMs;
+    tracker.isStalled = false;
+  }
+}
+
+/** The bytes of a ws message (a Buffer with the default binaryType; the other shapes for completeness). */
+function rawBytes(data: WebSocket.RawData): Uint8Array {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return new Uint8Array(data);
+}

@@ -1,0 +1,59 @@
+/**
+ * Starts a leaf: the standalone broker (core/start.ts: client port, JetStream, monitoring) plus
+ * its link to the hub (leaf/link/ws-link.ts), which syncs the leaf's streams upstream. The one
+ * entry `canopy leaf` calls.
+ */
+import { LINK_TOKEN_BYTES_MAX } from '../core/link/codec.ts';
+import { LINK_HEARTBEAT_MS_MAX } from '../core/link/index.ts';
+import type { LeafLinkOptions } from '../core/server/link-options.ts';
+import { ConfigError, type ServerOptions } from '../core/server/options.ts';
+import { startBroker, type Broker } from '../core/start.ts';
+import type { Logger } from '../core/util/logger.ts';
+import { LeafLink, type LeafLinkHostOptions } from './link/ws-link.ts';
+
+export type Leaf = {
+  readonly broker: Broker;
+  readonly link: LeafLink;
+  /** Graceful stop: the link first (nothing more is read from the streams), then the broker. */
+  close(): Promise<void>;
+};
+
+/** Host settings tests and embedders may change (the CLI uses the defaults). */
+export type LeafLinkTuning = Partial<Pick<LeafLinkHostOptions, 'clock' | 'prng' | 'stallMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'windowBytes'>>;
+
+export async function startLeaf(options: {
+  readonly options: ServerOptions;
+  readonly link: LeafLinkOptions;
+  readonly log: Logger;
+  readonly tuning?: LeafLinkTuning;
+}): Promise<Leaf> {
+  if (!options.options.isJetStreamEnabled) throw new ConfigError('jetstream', 'canopy leaf syncs its JetStream streams to the hub: JetStream must be on');
+  // link-options.ts checks the minimum; the link machines also have a maximum, and the codec a token size.
+  if (options.link.heartbeatMs > LINK_HEARTBEAT_MS_MAX) throw new ConfigError('link_heartbeat', `must be at most ${LINK_HEARTBEAT_MS_MAX / 1000}s`);
+  const token = options.link.hubToken;
+  if (token !== undefined && (token === '' || Buffer.byteLength(token, 'utf8') > LINK_TOKEN_BYTES_MAX)) {
+    throw new ConfigError('hub_token', `must be 1 to ${LINK_TOKEN_BYTES_MAX} bytes`);
+  }
+  const broker = await startBroker({ options: options.options, log: options.log });
+  const jetstream = broker.jetstream;
+  if (jetstream === undefined) {
+    await broker.close();
+    throw new ConfigError('jetstream', 'JetStream did not start');
+  }
+  let link: LeafLink;
+  try {
+    link = new LeafLink({ ...options.tuning, jetstream, link: options.link, log: options.log.child({ component: 'link' }) });
+    link.start();
+  } catch (err) {
+    await broker.close().catch(() => undefined);
+    throw err;
+  }
+  return {
+    broker,
+    link,
+    async close() {
+      await link.stop();
+      await broker.close();
+    },
+  };
+}
