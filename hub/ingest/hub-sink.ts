@@ -329,6 +329,16 @@ export class HubSink implements ReceiverSink {
     this.#isStale = true;
   }
 
+  /**
+   * Checks every target this sink used against JetStream (the host calls it when the leaf
+   * connects): one deleted or re-created while the leaf was away makes the sink stale, so the
+   * host starts the new connection from fresh cursors instead of resetting it at the first offer.
+   */
+  revalidate(): void {
+    for (const stream of [...this.#targets.keys()]) this.#target(stream);
+    this.#abort = undefined; // no connection to reset: the host replaces this sink before the leaf syncs
+  }
+
   /** A connection-level problem found while staging (a target stream deleted under the leaf), once. */
   takeAbort(): SinkAbort | undefined {
     const abort = this.#abort;

@@ -381,6 +381,7 @@ export class LeafAcceptor {
     link.connections += 1;
     link.sinceMs = this.#clock.nowMs();
     link.remote = conn.remote;
+    link.sink.revalidate();
     if (link.sink.isStale && link.flushesInFlight > 0) {
       // The stale sink's last writes are not settled yet: hold this connection's frames until they are (#settled).
       link.isRenewPending = true;
@@ -518,6 +519,9 @@ export class LeafAcceptor {
       } else {
         link.log.warn({ stream: event.stream, previous: event.previous, incarnation: event.incarnation }, 'leaf stream has a new incarnation');
       }
+    }
+    for (const frame of output.frames) {
+      if (frame.t === 'error' && frame.code === 'stream') link.log.warn({ stream: frame.stream, reason: frame.text }, 'leaf stream refused');
     }
     const conn = link.current;
     // A receiver waiting for its renewal is not connected: what it might say belongs to no connection.

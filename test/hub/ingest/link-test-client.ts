@@ -230,3 +230,51 @@ export class LinkTestClient {
     if (!this.#isClosed) this.ws.terminate();
   }
 }
+
+/** One record of a {@link RecordingLogger}: level, message, the child bindings and the fields. */
+export type LogRecord = { readonly level: string; readonly msg: string; readonly fields: Readonly<Record<string, unknown>> };
+
+/** A Logger that keeps every record (with its child bindings merged in) for assertions. */
+export class RecordingLogger implements Logger {
+  readonly records: LogRecord[];
+  readonly #bindings: Readonly<Record<string, unknown>>;
+
+  constructor(records: LogRecord[] = [], bindings: Readonly<Record<string, unknown>> = {}) {
+    this.records = records;
+    this.#bindings = bindings;
+  }
+
+  #record(level: string, obj: object, msg?: string): void {
+    this.records.push({ level, msg: msg ?? '', fields: { ...this.#bindings, ...obj } });
+  }
+
+  trace(obj: object, msg?: string): void {
+    this.#record('trace', obj, msg);
+  }
+  debug(obj: object, msg?: string): void {
+    this.#record('debug', obj, msg);
+  }
+  info(obj: object, msg?: string): void {
+    this.#record('info', obj, msg);
+  }
+  warn(obj: object, msg?: string): void {
+    this.#record('warn', obj, msg);
+  }
+  error(obj: object, msg?: string): void {
+    this.#record('error', obj, msg);
+  }
+  fatal(obj: object, msg?: string): void {
+    this.#record('fatal', obj, msg);
+  }
+  child(bindings: Record<string, unknown>): Logger {
+    return new RecordingLogger(this.records, { ...this.#bindings, ...bindings });
+  }
+  isLevelEnabled(): boolean {
+    return true;
+  }
+
+  /** Records with this message (and level, when given). */
+  find(msg: string, level?: string): LogRecord[] {
+    return this.records.filter((record) => record.msg === msg && (level === undefined || record.level === level));
+  }
+}

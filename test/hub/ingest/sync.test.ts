@@ -302,6 +302,25 @@ describe('leaf streams synced into the hub', () => {
     await eventually(async () => assert.equal((await jsm.streams.info('DOOMED')).state.messages, 4));
   });
 
+  test('the target stream deleted while the leaf was away: its next connection starts at 0 without a reset', async () => {
+    const client = await leaf('gw10');
+    const key = { stream: 'AWAY', incarnation: newIncarnation() };
+    client.offer(key, 1, 3);
+    await client.expect('cursor');
+    client.batch(key, messages(1, 3));
+    await client.cursorAt(key, 3);
+    client.close();
+    await client.waitClosed();
+    await eventually(() => assert.equal(hub.hub.acceptor!.status().find((entry) => entry.leaf === 'gw10')?.connected, false));
+    await jsm.streams.delete('AWAY');
+    const again = await leaf('gw10');
+    again.offer(key, 1, 3);
+    assert.equal((await again.expect('cursor')).seq, 0);
+    again.batch(key, messages(1, 3));
+    await again.cursorAt(key, 3);
+    assert.equal((await jsm.streams.info('AWAY')).state.messages, 3);
+  });
+
   test('a cursor frame from a leaf is a protocol error (the hub offers nothing downstream)', async () => {
     const client = await leaf('gw9');
     client.send({ t: 'cursor', stream: 'X', incarnation: 'ab', seq: 1, batch: undefined });
