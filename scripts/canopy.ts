@@ -23,15 +23,17 @@ function reportFailure(message: string | undefined, err: Error | undefined): voi
 }
 
 /**
- * `canopy server` and `canopy leaf` load only what the broker needs (the client, JetStream
+ * `canopy server`, `canopy leaf` and `canopy hub` load only what the broker needs (the client, JetStream
  * and bench commands pull in the NATS clients and progress bars: memory a gateway should
  * not pay for). Every other invocation, --help included, sees every command.
  */
 async function loadCommands(): Promise<CommandModule[]> {
   if (process.argv[2] === 'server') return [serverCommand];
   if (process.argv[2] === 'leaf') return [(await import('../leaf/cli.ts')).leafCommand as CommandModule];
-  const [leaf, clients, streams, consumers, kv, bench] = await Promise.all([
+  if (process.argv[2] === 'hub') return [(await import('../hub/cli.ts')).hubCommand as CommandModule];
+  const [leaf, hub, clients, streams, consumers, kv, bench] = await Promise.all([
     import('../leaf/cli.ts'),
+    import('../hub/cli.ts'),
     import('./cli/client-commands.ts'),
     import('./cli/stream-commands.ts'),
     import('./cli/consumer-commands.ts'),
@@ -41,6 +43,7 @@ async function loadCommands(): Promise<CommandModule[]> {
   return [
     serverCommand,
     leaf.leafCommand,
+    hub.hubCommand,
     clients.pubCommand,
     clients.subCommand,
     clients.reqCommand,
