@@ -30,6 +30,14 @@ import { LmdbStreamStore } from './lmdb-stream-store.ts';
 /** Environments open in this process: LMDB must not be opened twice by one process (RELIABILITY.md §3.1). */
 const OPEN_PATHS = new Set<string>();
 const NEXT_STREAM_ID_KEY = 'next-stream-id';
+/** `meta` key: ids of deleted streams whose keys are still being removed (JSON array). */
+const DROPPING_KEY = 'dropping';
+/**
+ * Keys of deleted streams removed per commit. A deleted stream's messages and index are
+ * removed over several commits, so that deleting a stream of millions of messages never
+ * builds one huge batch (measured before: 703 MB RSS to delete 1 M messages in one).
+ */
+const DROP_KEYS_PER_COMMIT = 16_384;
 const FORMAT_KEY = 'format';
 const FORMAT_VERSION = 1;
 
@@ -79,6 +87,8 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
   #nextStreamId: number;
   #pending = new MetaLayer();
   #inflight = new MetaLayer();
+  /** Deleted streams whose keys are still on disk (as in `meta.dropping`, plus this batch's new ones). */
+  #dropping = new Set<number>();
   #isClosed = false;
 
   private constructor(path: string, dbs: LmdbDatabases) {
@@ -92,6 +102,19 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
       this.#pending.nextStreamId = this.#nextStreamId;
       this.#pipeline.markDirty(this);
     }
+    // Removal of deleted streams' keys carries on where a stop (or crash) left it.
+    this.#dropping = this.#droppingOnDisk();
+    if (this.#dropping.size > 0) this.#pipeline.markDirty(this);
+  }
+
+  /** Deleted streams whose keys are still being removed (in the background, DROP_KEYS_PER_COMMIT per commit). */
+  get droppingStreams(): number {
+    return this.#dropping.size;
+  }
+
+  #droppingOnDisk(): Set<number> {
+    const ids = this.#dbs.meta.get(DROPPING_KEY);
+    return new Set(Array.isArray(ids) ? ids.filter((id): id is number => typeof id === 'number') : []);
   }
 
   /**
@@ -313,7 +336,7 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     this.#pending = new MetaLayer();
     this.#inflight = layer;
     const dbs = this.#dbs;
-    for (const streamId of layer.drops) this.#collectDrop(streamId, ops);
+    this.#collectDrops(layer.drops, ops);
     if (layer.nextStreamId !== undefined) {
       ops.push({ kind: 'put', db: dbs.meta, key: FORMAT_KEY, value: FORMAT_VERSION });
       ops.push({ kind: 'put', db: dbs.meta, key: NEXT_STREAM_ID_KEY, value: layer.nextStreamId });
@@ -335,6 +358,8 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     const lost = this.#inflight;
     this.#inflight = new MetaLayer();
     this.#pending = new MetaLayer();
+    this.#dropping = this.#droppingOnDisk();
+    if (this.#dropping.size > 0) this.#pipeline.markDirtyQuietly(this);
     // Back to what is on disk (a failed delete leaves the stream there), except that ids handed
     // to open streams stay theirs and are written again with the next commit.
     this.#streamIds.clear();
@@ -392,22 +417,40 @@ export class LmdbJetStreamStorage implements JetStreamStorage, CommitParticipant
     this.#pending.consumerStates.set(id, { key: [stream, consumer], value: undefined });
   }
 
-  /** Every message, index entry and the state record of a deleted stream: two key ranges, whose removes copy nothing after the first (WriteOp `copies`). */
-  #collectDrop(streamId: number, ops: WriteOp[]): void {
+  /**
+   * Removes the keys of deleted streams, at most DROP_KEYS_PER_COMMIT per commit: streams
+   * deleted in this batch join the `dropping` list (written with their deletion), a stream
+   * whose keys are all gone leaves it, and while keys remain the storage asks for another
+   * commit. Removes after the first of a range copy nothing (WriteOp `copies`).
+   */
+  #collectDrops(newDrops: ReadonlySet<number>, ops: WriteOp[]): void {
     const dbs = this.#dbs;
-    const range = { start: messageKey(streamId, 0), end: messagesEndKey(streamId) };
-    let copies = 1;
-    for (const key of dbs.messages.getKeys(range)) {
-      ops.push({ kind: 'remove', db: dbs.messages, key: Buffer.from(key), copies });
-      copies = 0;
+    const before = this.#dropping.size;
+    for (const streamId of newDrops) this.#dropping.add(streamId);
+    let budget = DROP_KEYS_PER_COMMIT;
+    let isListChanged = this.#dropping.size !== before;
+    for (const streamId of [...this.#dropping]) {
+      const ranges = [
+        { db: dbs.messages, range: { start: messageKey(streamId, 0), end: messagesEndKey(streamId) } },
+        { db: dbs.subjects, range: { start: streamIdKey(streamId), end: streamIdKey(streamId + 1) } },
+      ];
+      for (const { db, range } of ranges) {
+        if (budget === 0) break;
+        let copies = 1;
+        for (const key of db.getKeys({ ...range, limit: budget })) {
+          ops.push({ kind: 'remove', db, key: Buffer.from(key), copies });
+          copies = 0;
+          budget--;
+        }
+      }
+      if (budget === 0) break;
+      // Every key of the stream is in this batch: it is done with it.
+      ops.push({ kind: 'remove', db: dbs.streamStates, key: streamIdKey(streamId) });
+      this.#dropping.delete(streamId);
+      isListChanged = true;
     }
-    const indexRange = { start: streamIdKey(streamId), end: streamIdKey(streamId + 1) };
-    copies = 1;
-    for (const key of dbs.subjects.getKeys(indexRange)) {
-      ops.push({ kind: 'remove', db: dbs.subjects, key: Buffer.from(key), copies });
-      copies = 0;
-    }
-    ops.push({ kind: 'remove', db: dbs.streamStates, key: streamIdKey(streamId) });
+    if (isListChanged) ops.push(putOrRemove(dbs.meta, DROPPING_KEY, this.#dropping.size === 0 ? undefined : [...this.#dropping]));
+    if (this.#dropping.size > 0) this.#pipeline.markDirty(this);
   }
 }
 

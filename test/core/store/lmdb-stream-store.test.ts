@@ -16,6 +16,7 @@ import { openLmdbDatabases, type LmdbDatabases } from '../../../core/store/lmdb/
 import { LmdbJetStreamStorage } from '../../../core/store/lmdb/lmdb-jetstream-storage.ts';
 import { LmdbStreamStore } from '../../../core/store/lmdb/lmdb-stream-store.ts';
 import { AssertionError } from '../../../core/util/assert.ts';
+import { eventually } from '../../helpers/eventually.ts';
 import {
   consumerState,
   message,
@@ -221,6 +222,29 @@ test('LMDB: a deleted stream is gone after a restart, and its name can be reused
   const again = storage.openStream('S', 'file');
   assert.deepEqual([again.state().messages, again.state().lastSeq], [0, 0]);
   assert.equal(again.subjectCounts('>').size, 0, 'no index entries survive');
+});
+
+test('LMDB: a big deleted stream is removed over several commits, and the removal resumes after a restart', async (t) => {
+  const temp = openTemp(t);
+  let storage = temp.storage();
+  const store = storage.openStream('BIG', 'file');
+  // More keys than the first commit and the few that close() tries can remove.
+  for (let i = 0; i < 120_000; i++) store.append(message(`big.${i % 5}`, 'x'));
+  await storage.flushed();
+  await storage.deleteStream('BIG');
+  assert.ok(storage.droppingStreams === 1, 'the deletion is durable before every key is removed');
+  assert.equal(storage.loadStreamMetas().has('BIG'), false);
+  // Stop in the middle: the removal carries on after the restart.
+  storage = await temp.reopen();
+  assert.equal(storage.droppingStreams, 1, 'the removal was not finished when the storage closed');
+  await eventually(() => assert.equal(storage.droppingStreams, 0), { timeoutMs: 10_000 });
+  const again = storage.openStream('BIG', 'file');
+  assert.equal(again.state().messages, 0);
+  assert.equal(again.append(message('big.0')), 1, 'the name starts a new stream');
+  await storage.flushed();
+  storage = await temp.reopen();
+  assert.equal(storage.droppingStreams, 0);
+  assert.equal(storage.openStream('BIG', 'file').state().messages, 1);
 });
 
 test('LMDB: the environment is opened once per process', async (t) => {
