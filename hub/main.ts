@@ -29,6 +29,8 @@ export async function startHub(options: { options: ServerOptions; link: HubLinkO
       log.warn({}, 'the leaf listener is off (leaf_port 0): no leaf can sync to this hub');
     } else {
       acceptor = await LeafAcceptor.start({ jetstream, link, hubName: broker.server.serverName, log: log.child({ component: 'link' }) });
+      const started = acceptor;
+      broker.monitor?.setLeafz(() => ({ role: 'hub', leafs: started.status() }));
     }
   } catch (err) {
     await broker.close().catch(() => undefined);

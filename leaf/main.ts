@@ -44,6 +44,8 @@ export async function startLeaf(options: {
   try {
     link = new LeafLink({ ...options.tuning, jetstream, link: options.link, log: options.log.child({ component: 'link' }) });
     link.start();
+    const started = link;
+    broker.monitor?.setLeafz(() => ({ role: 'leaf', leaf: options.link.leafName, link: started.status() }));
   } catch (err) {
     await broker.close().catch(() => undefined);
     throw err;

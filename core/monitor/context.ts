@@ -18,6 +18,8 @@ export const MonitorPath = {
   jsz: '/jsz',
   /** canopy's own: Prometheus text (nats-server has no /metrics). */
   metrics: '/metrics',
+  /** canopy's links (leaf.ts / hub): the link layer's status. */
+  leafz: '/leafz',
 } as const;
 export type MonitorPath = (typeof MonitorPath)[keyof typeof MonitorPath];
 
@@ -32,6 +34,8 @@ export type MonitorContext = {
   /** Requests served per path (varz `http_req_stats`), counted as nats-server counts them. */
   readonly httpRequestCounts: Map<string, number>;
   readonly processUsage: ProcessUsage;
+  /** /leafz's source, registered by the link layer after the monitor started (leafz.ts). */
+  readonly leafz: { provider: (() => Record<string, unknown>) | undefined };
 };
 
 /** Adds one request to `path`'s count. */

@@ -19,6 +19,7 @@ import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
 import { handleJsz } from './jsz.ts';
+import { handleLeafz, type LeafzProvider } from './leafz.ts';
 import type { MetricsExporter } from './metrics.ts';
 import { ProcessUsage } from './process-usage.ts';
 import { MonitorRequestError } from './query.ts';
@@ -30,6 +31,8 @@ import { handleVarz } from './varz.ts';
 export type Monitor = {
   /** The bound port (useful when started with port 0). */
   readonly port: number;
+  /** Registers what /leafz reports (the leaf's or hub's link layer). */
+  setLeafz(provider: LeafzProvider): void;
   /** Stops listening and drops open HTTP connections. */
   close(): Promise<void>;
 };
@@ -71,11 +74,16 @@ export async function startMonitor(options: {
     httpPort: port,
     httpRequestCounts: new Map(),
     processUsage: new ProcessUsage(),
+    leafz: { provider: undefined },
   };
   routes = createRoutes(lazyMetricsExporter(context));
   log.info({ host, port }, 'monitoring listening');
+  const leafz = context.leafz;
   return {
     port,
+    setLeafz: (provider) => {
+      leafz.provider = provider;
+    },
     close: () => closeHttpServer(httpServer),
   };
 }
@@ -102,6 +110,7 @@ function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<stri
     [MonitorPath.subscriptionsz, handleSubsz],
     [MonitorPath.healthz, handleHealthz],
     [MonitorPath.jsz, handleJsz],
+    [MonitorPath.leafz, handleLeafz],
     [MonitorPath.metrics, (context) => handleMetrics(context, metrics)],
   ]);
 }
@@ -176,6 +185,7 @@ function handleRoot(context: MonitorContext): MonitorResponse {
   const links = [
     ['General', MonitorPath.varz],
     ['JetStream', MonitorPath.jsz],
+    ['Links', MonitorPath.leafz],
     ['Connections', MonitorPath.connz],
     ['Subscriptions', MonitorPath.subsz],
     ['Health Probe', MonitorPath.healthz],

@@ -30,7 +30,7 @@ const STREAM = 'ORDERS';
 const HEARTBEAT = '300ms';
 
 function serverOptions(storeDir: string): ReturnType<typeof resolveServerOptions> {
-  return resolveServerOptions({ store_dir: storeDir, addr: '127.0.0.1', port: -1, http_port: 0, websocket_port: 0, log_level: 'silent' });
+  return resolveServerOptions({ store_dir: storeDir, addr: '127.0.0.1', port: -1, http_host: '127.0.0.1', http_port: -1, websocket_port: 0, log_level: 'silent' });
 }
 
 type World = {
@@ -132,6 +132,40 @@ test(`link: leaf stream reaches the hub exactly while the link is reset every 50
   await checkHubEquals(world, RESET_RUN_MSGS);
   t.diagnostic(`${resets} resets, ${world.proxy.stats.accepted} connections, SEED=${SEED}`);
   assert.ok(resets >= 10, 'the link was reset during the run');
+});
+
+async function leafz(port: number | undefined): Promise<Record<string, any>> {
+  assert.ok(port !== undefined, 'monitoring is on');
+  return (await (await fetch(`http://127.0.0.1:${port}/leafz`)).json()) as Record<string, any>;
+}
+
+test('link: /leafz on the leaf and on the hub shows the link, the acknowledged cursor and the backlog', async (t) => {
+  const world = await startWorld(t);
+  await publish(world.leafNc, 1, 120);
+  await checkHubEquals(world, 120);
+  await eventually(async () => {
+    const leaf = await leafz(world.leaf.broker.monitor?.port);
+    assert.equal(leaf['role'], 'leaf');
+    assert.equal(leaf['link']['state'], 'up');
+    const stream = leaf['link']['streams'].find((s: { stream: string }) => s.stream === STREAM);
+    assert.deepEqual([stream.ackedSeq, stream.lastSeq, stream.backlogMsgs, stream.stalled], [120, 120, 0, false]);
+  });
+  const hub = await leafz(world.hub.broker.monitor?.port);
+  assert.equal(hub['role'], 'hub');
+  const leaf = hub['leafs'].find((l: { leaf: string }) => l.leaf === LEAF);
+  assert.equal(leaf.connected, true);
+  assert.equal(leaf.streams.find((s: { stream: string }) => s.stream === STREAM).cursor, 120);
+  // While the hub is unreachable the leaf shows the backlog growing.
+  world.proxy.cut(true);
+  await publish(world.leafNc, 121, 150);
+  await eventually(async () => {
+    const status = await leafz(world.leaf.broker.monitor?.port);
+    assert.notEqual(status['link']['state'], 'up');
+    const stream = status['link']['streams'].find((s: { stream: string }) => s.stream === STREAM);
+    assert.equal(stream.backlogMsgs, 30);
+  });
+  world.proxy.cut(false);
+  await checkHubEquals(world, 150);
 });
 
 test('link: a blackholed link is found dead by heartbeats, and sync resumes exactly when the network returns', async (t) => {

@@ -479,3 +479,15 @@ test('startMonitor binds the requested port and close() frees it', async (t) => 
   await harness.monitor.close();
   await assert.rejects(fetch(`${harness.httpUrl}/healthz`));
 });
+
+test('leafz: a plain server has no links; a registered provider is reported with server_id and now', async (t) => {
+  const harness = await startHarness(t);
+  const off = await harness.getJson('/leafz');
+  assert.equal(off['links'], 'off');
+  assert.equal(typeof off['server_id'], 'string');
+  assert.match(String(off['now']), RFC3339);
+  harness.monitor.setLeafz(() => ({ role: 'hub', leafs: [{ leaf: 'gw1', connected: true }] }));
+  const on = await harness.getJson('/leafz');
+  assert.deepEqual([on['role'], on['leafs']], ['hub', [{ leaf: 'gw1', connected: true }]]);
+  assert.equal(((await harness.getJson('/varz'))['http_req_stats'] as Record<string, number>)['/leafz'], 2);
+});
