@@ -1,0 +1,137 @@
+/**
+ * Leaf → hub link benchmark (issue 4 "Targets"). Not a test. Real `canopy hub` and
+ * `canopy leaf` processes (the bundle, as `npm start` runs it) on loopback, with a TCP
+ * proxy between them that counts the bytes on the wire.
+ *
+ *   npm run bench:link [-- --msgs 1000000 --rate 2000 --seconds 10]
+ *
+ * 1. Catch-up: the hub is down; the leaf stores `--msgs` 128-byte messages (its RSS with that
+ *    backlog is read); then the hub starts and the time from its first cursor to the last is
+ *    the drain rate (hub /leafz). Wire overhead = proxy bytes leaf → hub over payload bytes.
+ * 2. Steady state: `--rate` msg/s published on the leaf for `--seconds`, each payload stamped
+ *    with its publish time; a consumer on the hub stream gives publish → stored-on-hub and
+ *    delivered latency (p50, p99).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { freePort } from '../../test/helpers/processes.ts';
+import { startFaultProxy } from '../../test/helpers/fault-proxy.ts';
+import { jsPublishOnConnection, percentile } from './workloads.ts';
+
+const argv = yargs(hideBin(process.argv))
+  .option('msgs', { type: 'number', default: 1_000_000, describe: 'backlog for the catch-up run' })
+  .option('rate', { type: 'number', default: 2000, describe: 'steady-state msg/s' })
+  .option('seconds', { type: 'number', default: 10, describe: 'steady-state duration' })
+  .option('size', { type: 'number', default: 128, describe: 'payload bytes' })
+  .strict()
+  .parseSync();
+
+const STREAM = 'BENCH';
+const LEAF = 'bench-leaf';
+const TOKEN = 'bench-token';
+const children = new Set<ChildProcess>();
+const dirs: string[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function start(command: 'hub' | 'leaf', args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', 'dist/canopy.mjs', command, '-a', '127.0.0.1', '--websocket_port', '0', '--log_level', 'warn', ...args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.add(child);
+  return child;
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 600_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** VmRSS and its anonymous and file-backed parts (the LMDB map's touched pages are file-backed), in MB. */
+function rssMb(pid: number | undefined): { total: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  return { total: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
+}
+
+async function hubCursor(httpPort: number): Promise<number> {
+  const leafz = (await (await fetch(`http://127.0.0.1:${httpPort}/leafz`)).json()) as { leafs?: { streams: { stream: string; cursor: number }[] }[] };
+  return leafz.leafs?.[0]?.streams.find((s) => s.stream === STREAM)?.cursor ?? 0;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'canopy-link-bench-'));
+dirs.push(dir);
+const [hubPort, hubHttp, linkPort, leafPort, leafHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+const proxy = await startFaultProxy({ host: '127.0.0.1', port: linkPort });
+const leaf = start('leaf', ['-p', String(leafPort), '-m', String(leafHttp), '--store_dir', join(dir, 'leaf'), '--hub', `ws://127.0.0.1:${proxy.port}`, '--leaf_name', LEAF, '--hub_token', TOKEN]);
+const leafNc = await waitFor('the leaf', () => connect({ servers: `127.0.0.1:${leafPort}`, reconnect: false }));
+await (await jetstreamManager(leafNc)).streams.add({ name: STREAM, subjects: ['bench.>'], storage: StorageType.File });
+
+// 1. Catch-up.
+const fillStarted = Date.now();
+await jsPublishOnConnection({ nc: leafNc, subject: 'bench.sensor', msgs: argv.msgs, sizeBytes: argv.size, maxPending: 256, isLean: true });
+const fillSeconds = (Date.now() - fillStarted) / 1000;
+const leafRssBacklog = rssMb(leaf.pid);
+const hubArgs = ['-p', String(hubPort), '-m', String(hubHttp), '--store_dir', join(dir, 'hub'), '--leaf_port', String(linkPort), '--leaf_host', '127.0.0.1', '--leaf_tokens', `${LEAF}=${TOKEN}`];
+start('hub', hubArgs);
+const firstAt = await waitFor('the first cursor', async () => ((await hubCursor(hubHttp)) > 0 ? Date.now() : undefined));
+const firstCursor = await hubCursor(hubHttp);
+const doneAt = await waitFor('the last cursor', async () => ((await hubCursor(hubHttp)) >= argv.msgs ? Date.now() : undefined));
+const drainRate = (argv.msgs - firstCursor) / ((doneAt - firstAt) / 1000);
+const wireOverhead = proxy.stats.bytesUp / (argv.msgs * argv.size) - 1;
+
+// 2. Steady state at --rate.
+const hubNc = await connect({ servers: `127.0.0.1:${hubPort}`, reconnect: false });
+const consumer = await jetstream(hubNc).consumers.get(STREAM, { opt_start_seq: argv.msgs + 1 });
+const latenciesUs: number[] = [];
+const total = argv.rate * argv.seconds;
+const messages = await consumer.consume();
+const receiving = (async () => {
+  for await (const m of messages) {
+    const sentUs = Number(new DataView(m.data.buffer, m.data.byteOffset, 8).getFloat64(0));
+    latenciesUs.push(performance.timeOrigin * 1000 + performance.now() * 1000 - sentUs);
+    if (latenciesUs.length >= total) break;
+  }
+})();
+const js = jetstream(leafNc);
+const payload = new Uint8Array(argv.size);
+const steadyStarted = performance.now();
+for (let i = 0; i < total; i++) {
+  const due = steadyStarted + (i * 1000) / argv.rate;
+  const wait = due - performance.now();
+  if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  new DataView(payload.buffer).setFloat64(0, performance.timeOrigin * 1000 + performance.now() * 1000);
+  void js.publish('bench.sensor', payload.slice());
+}
+await receiving;
+latenciesUs.sort((a, b) => a - b);
+
+console.log(`| link benchmark (${new Date().toISOString()}, loopback, ${argv.size} B) | value | target |`);
+console.log('| --- | --- | --- |');
+console.log(`| leaf fill (lean async publish, 256 outstanding) | ${Math.round(argv.msgs / fillSeconds).toLocaleString('en-US')} msg/s | |`);
+console.log(
+  `| leaf RSS with ${argv.msgs.toLocaleString('en-US')} messages of backlog | ${leafRssBacklog.total.toFixed(1)} MB ` +
+    `(anonymous ${leafRssBacklog.anon.toFixed(1)}, file-backed ${leafRssBacklog.file.toFixed(1)}) | ≤ 96 MB |`,
+);
+console.log(`| catch-up drain into the hub | ${Math.round(drainRate).toLocaleString('en-US')} msg/s | ≥ 150,000 msg/s |`);
+console.log(`| wire overhead over payload bytes (compression off) | ${(wireOverhead * 100).toFixed(1)} % | ≤ 15 % |`);
+console.log(`| steady state at ${argv.rate} msg/s: leaf publish → delivered from the hub stream, p50 | ${(percentile(latenciesUs, 0.5) / 1000).toFixed(2)} ms | ≤ 5 ms (stored on the hub) |`);
+console.log(`| steady state p99 | ${(percentile(latenciesUs, 0.99) / 1000).toFixed(2)} ms | |`);
+await messages.close();
+await hubNc.close();
+await leafNc.close();
+await proxy.close();
+process.exit(0);
