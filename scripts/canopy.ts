@@ -31,9 +31,10 @@ async function loadCommands(): Promise<CommandModule[]> {
   if (process.argv[2] === 'server') return [serverCommand];
   if (process.argv[2] === 'leaf') return [(await import('../leaf/cli.ts')).leafCommand as CommandModule];
   if (process.argv[2] === 'hub') return [(await import('../hub/cli.ts')).hubCommand as CommandModule];
-  const [leaf, hub, clients, streams, consumers, kv, bench] = await Promise.all([
+  const [leaf, hub, status, clients, streams, consumers, kv, bench] = await Promise.all([
     import('../leaf/cli.ts'),
     import('../hub/cli.ts'),
+    import('./cli/status-command.ts'),
     import('./cli/client-commands.ts'),
     import('./cli/stream-commands.ts'),
     import('./cli/consumer-commands.ts'),
@@ -44,6 +45,7 @@ async function loadCommands(): Promise<CommandModule[]> {
     serverCommand,
     leaf.leafCommand,
     hub.hubCommand,
+    status.statusCommand,
     clients.pubCommand,
     clients.subCommand,
     clients.reqCommand,

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderStatus } from '../../scripts/cli/status-command.ts';
+import { freePort, runCanopy } from '../helpers/processes.ts';
+
+test('canopy status renders a leaf\'s link, a hub\'s leaves and a plain server', () => {
+  const now = 1_000_000;
+  const leaf = renderStatus(
+    {
+      role: 'leaf',
+      leaf: 'gw-01',
+      link: {
+        state: 'up',
+        hubUrl: 'ws://hub:7422',
+        reconnects: 3,
+        stalled: true,
+        streams: [{ stream: 'SENSORS', state: 'syncing', ackedSeq: 90, lastSeq: 100, backlogMsgs: 10, backlogBytes: 1280, lastAckMs: now - 2500, stalled: true }],
+      },
+    },
+    now,
+  );
+  assert.match(leaf, /^leaf gw-01: link up to ws:\/\/hub:7422, reconnects 3, STALLED$/m);
+  assert.match(leaf, /^SENSORS\s+syncing\s+90\s+100\s+10\s+1280\s+2\.5s\s+yes$/m);
+  const hub = renderStatus({ role: 'hub', leafs: [{ leaf: 'gw-01', connected: false, streams: [{ stream: 'SENSORS', cursor: 90, gaps: 1, incarnationChanges: 0, lastBatchMs: now - 300_000 }] }] }, now);
+  assert.match(hub, /^hub: 1 leaves$/m);
+  assert.match(hub, /^gw-01\s+down\s+SENSORS\s+90\s+1\s+0\s+5m$/m);
+  assert.match(renderStatus({ links: 'off' }, now), /no links/);
+});
+
+test('canopy status exits 1 with a clear line when the monitor cannot be reached', async () => {
+  const port = await freePort();
+  const run = runCanopy(['status', '-m', `http://127.0.0.1:${port}`]);
+  assert.equal(await run.exited, 1);
+  assert.match(run.stderr(), new RegExp(`canopy status: cannot read http://127.0.0.1:${port}/leafz`));
+});
