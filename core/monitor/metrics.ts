@@ -30,6 +30,7 @@ import { CONNZ_LIMIT_DEFAULT } from './connz.ts';
 import { MonitorPath, type MonitorContext } from './context.ts';
 import { parseRfc3339Ns } from '../util/time.ts';
 import { checkHealth, HEALTHZ_OPTIONS_DEFAULT } from './healthz.ts';
+import { LINK_GAUGES, linkSamples } from './link-metrics.ts';
 import { buildJsz, JSZ_OPTIONS_DEFAULT, type AccountDetailJson, type JsInfoJson, type StreamDetailJson } from './jsz.ts';
 import { sublistStatsJson, type SublistStatsJson } from './subsz.ts';
 import { buildVarz, type Varz } from './varz.ts';
@@ -50,6 +51,8 @@ type MetricsSnapshot = {
   readonly healthStatus: string;
   /** JetStream gauge name (without namespace) → its samples. */
   readonly jetstream: ReadonlyMap<string, readonly Sample[]>;
+  /** Link gauge name → its samples (link-metrics.ts). */
+  readonly link: ReadonlyMap<string, readonly Sample[]>;
 };
 
 type NumberMetric = { readonly name: string; readonly read: (snapshot: MetricsSnapshot) => number };
@@ -287,9 +290,9 @@ export class MetricsExporter {
         },
       });
     }
-    for (const gauge of JETSTREAM_GAUGES) {
+    const sampled = (name: string, gauge: { name: string; help: string; labels: readonly string[] }, samplesOf: (snapshot: MetricsSnapshot) => ReadonlyMap<string, readonly Sample[]>): void => {
       new Gauge({
-        name: `${JETSTREAM_METRICS_NAMESPACE}_${gauge.name}`,
+        name,
         help: gauge.help,
         labelNames: gauge.labels,
         registers: [this.registry],
@@ -297,10 +300,12 @@ export class MetricsExporter {
           const snapshot = currentSnapshot();
           if (snapshot === undefined) return;
           this.reset();
-          for (const sample of snapshot.jetstream.get(gauge.name) ?? []) this.set(sample.labels, sample.value);
+          for (const sample of samplesOf(snapshot).get(gauge.name) ?? []) this.set(sample.labels, sample.value);
         },
       });
-    }
+    };
+    for (const gauge of JETSTREAM_GAUGES) sampled(`${JETSTREAM_METRICS_NAMESPACE}_${gauge.name}`, gauge, (snapshot) => snapshot.jetstream);
+    for (const gauge of LINK_GAUGES) sampled(gauge.name, gauge, (snapshot) => snapshot.link);
     // Node process metrics (process_cpu_seconds_total, process_resident_memory_bytes, nodejs_eventloop_lag_*, …).
     collectDefaultMetrics({ register: this.registry });
   }
@@ -323,6 +328,7 @@ export class MetricsExporter {
       isHealthy: health.status === 200,
       healthStatus: health.body.status,
       jetstream: jetStreamSamples(jsz, context.server.serverId, varz.server_name),
+      link: linkSamples(context.leafz.provider?.(), Date.now()),
     };
     return this.registry.metrics();
   }

@@ -139,7 +139,7 @@ async function leafz(port: number | undefined): Promise<Record<string, any>> {
   return (await (await fetch(`http://127.0.0.1:${port}/leafz`)).json()) as Record<string, any>;
 }
 
-test('link: /leafz on the leaf and on the hub shows the link, the acknowledged cursor and the backlog', async (t) => {
+test('link: /leafz and /metrics on the leaf and on the hub show the link, the acknowledged cursor and the backlog', async (t) => {
   const world = await startWorld(t);
   await publish(world.leafNc, 1, 120);
   await checkHubEquals(world, 120);
@@ -155,6 +155,15 @@ test('link: /leafz on the leaf and on the hub shows the link, the acknowledged c
   const leaf = hub['leafs'].find((l: { leaf: string }) => l.leaf === LEAF);
   assert.equal(leaf.connected, true);
   assert.equal(leaf.streams.find((s: { stream: string }) => s.stream === STREAM).cursor, 120);
+  // The same on /metrics.
+  const scrape = async (port: number | undefined): Promise<string> => await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const leafMetrics = await scrape(world.leaf.broker.monitor?.port);
+  assert.match(leafMetrics, new RegExp(`^canopy_link_up\\{leaf="${LEAF}"\\} 1$`, 'm'));
+  assert.match(leafMetrics, new RegExp(`^canopy_link_stream_acked_seq\\{leaf="${LEAF}",stream="${STREAM}"\\} 120$`, 'm'));
+  assert.match(leafMetrics, new RegExp(`^canopy_link_stream_backlog_messages\\{leaf="${LEAF}",stream="${STREAM}"\\} 0$`, 'm'));
+  const hubMetrics = await scrape(world.hub.broker.monitor?.port);
+  assert.match(hubMetrics, new RegExp(`^canopy_hub_leaf_connected\\{leaf="${LEAF}"\\} 1$`, 'm'));
+  assert.match(hubMetrics, new RegExp(`^canopy_hub_stream_cursor\\{leaf="${LEAF}",stream="${STREAM}"\\} 120$`, 'm'));
   // While the hub is unreachable the leaf shows the backlog growing.
   world.proxy.cut(true);
   await publish(world.leafNc, 121, 150);

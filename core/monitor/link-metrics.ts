@@ -1,0 +1,71 @@
+/**
+ * Link series on /metrics (issue 4 "Visibility"), from the same document /leafz serves
+ * (leafz.ts): on a leaf its link and per-stream backlog, on a hub every leaf's per-stream
+ * cursor and gaps. Names are canopy's own (`canopy_link_*` on a leaf, `canopy_hub_*` on a hub).
+ */
+
+export type LinkSample = { readonly labels: Record<string, string>; readonly value: number };
+
+type Row = Record<string, unknown>;
+type LinkGauge = {
+  readonly name: string;
+  readonly help: string;
+  readonly labels: readonly string[];
+  /** One value per stream row of a leaf (`leaf`, `stream`) or of a hub's leaf (`leaf`, `stream`); undefined skips it. */
+  readonly stream?: (row: Row, nowMs: number) => number | undefined;
+  /** One value per leaf link (`leaf`). */
+  readonly link?: (link: Row) => number | undefined;
+  readonly role: 'leaf' | 'hub';
+};
+
+const num = (row: Row, key: string): number | undefined => (typeof row[key] === 'number' ? row[key] : undefined);
+const secondsSince = (row: Row, key: string, nowMs: number): number | undefined => {
+  const at = num(row, key);
+  return at === undefined ? undefined : Math.max(0, (nowMs - at) / 1000);
+};
+const LEAF_STREAM = ['leaf', 'stream'] as const;
+
+export const LINK_GAUGES: readonly LinkGauge[] = [
+  { role: 'leaf', name: 'canopy_link_up', help: 'Whether the leaf\'s link to the hub is up (1) or not (0)', labels: ['leaf'], link: (l) => (l['state'] === 'up' ? 1 : 0) },
+  { role: 'leaf', name: 'canopy_link_reconnects', help: 'Connections to the hub after the first', labels: ['leaf'], link: (l) => num(l, 'reconnects') },
+  { role: 'leaf', name: 'canopy_link_stream_backlog_messages', help: 'Messages of a leaf stream the hub has not acknowledged', labels: LEAF_STREAM, stream: (s) => num(s, 'backlogMsgs') },
+  { role: 'leaf', name: 'canopy_link_stream_backlog_bytes', help: 'Bytes of a leaf stream the hub has not acknowledged', labels: LEAF_STREAM, stream: (s) => num(s, 'backlogBytes') },
+  { role: 'leaf', name: 'canopy_link_stream_acked_seq', help: 'The hub\'s durable cursor for a leaf stream, as the leaf last heard it', labels: LEAF_STREAM, stream: (s) => num(s, 'ackedSeq') },
+  { role: 'leaf', name: 'canopy_link_stream_last_seq', help: 'Last sequence of a leaf stream', labels: LEAF_STREAM, stream: (s) => num(s, 'lastSeq') },
+  { role: 'leaf', name: 'canopy_link_stream_stalled', help: 'A backlog that has not moved for the stall time (1) or not (0)', labels: LEAF_STREAM, stream: (s) => (s['stalled'] === true ? 1 : 0) },
+  { role: 'leaf', name: 'canopy_link_stream_last_ack_seconds', help: 'Seconds since the hub last acknowledged a leaf stream', labels: LEAF_STREAM, stream: (s, now) => secondsSince(s, 'lastAckMs', now) },
+  { role: 'hub', name: 'canopy_hub_leaf_connected', help: 'Whether a leaf is connected (1) or not (0)', labels: ['leaf'], link: (l) => (l['connected'] === true ? 1 : 0) },
+  { role: 'hub', name: 'canopy_hub_stream_cursor', help: 'Durable cursor of a leaf stream on the hub (origin sequence)', labels: LEAF_STREAM, stream: (s) => num(s, 'cursor') },
+  { role: 'hub', name: 'canopy_hub_stream_gaps', help: 'Gaps recorded for a leaf stream (data the leaf deleted before the hub had it)', labels: LEAF_STREAM, stream: (s) => num(s, 'gaps') },
+  { role: 'hub', name: 'canopy_hub_stream_gap_messages', help: 'Messages inside recorded gaps of a leaf stream', labels: LEAF_STREAM, stream: (s) => num(s, 'gapMsgs') },
+  { role: 'hub', name: 'canopy_hub_stream_incarnation_changes', help: 'Times a leaf stream was re-created (new incarnation)', labels: LEAF_STREAM, stream: (s) => num(s, 'incarnationChanges') },
+  { role: 'hub', name: 'canopy_hub_stream_last_batch_seconds', help: 'Seconds since the last batch of a leaf stream', labels: LEAF_STREAM, stream: (s, now) => secondsSince(s, 'lastBatchMs', now) },
+];
+
+/** Gauge name → samples, from a /leafz document (without a link layer: no samples). */
+export function linkSamples(leafz: Record<string, unknown> | undefined, nowMs: number): Map<string, LinkSample[]> {
+  const samples = new Map<string, LinkSample[]>(LINK_GAUGES.map((gauge) => [gauge.name, []]));
+  const links: { leaf: string; link: Row; streams: Row[] }[] = [];
+  if (leafz?.['role'] === 'leaf' && typeof leafz['link'] === 'object' && leafz['link'] !== null) {
+    const link = leafz['link'] as Row;
+    links.push({ leaf: String(leafz['leaf'] ?? ''), link, streams: Array.isArray(link['streams']) ? (link['streams'] as Row[]) : [] });
+  } else if (leafz?.['role'] === 'hub' && Array.isArray(leafz['leafs'])) {
+    for (const leaf of leafz['leafs'] as Row[]) links.push({ leaf: String(leaf['leaf'] ?? ''), link: leaf, streams: Array.isArray(leaf['streams']) ? (leaf['streams'] as Row[]) : [] });
+  }
+  const role = leafz?.['role'];
+  for (const gauge of LINK_GAUGES) {
+    if (gauge.role !== role) continue;
+    const out = samples.get(gauge.name)!;
+    for (const { leaf, link, streams } of links) {
+      const linkValue = gauge.link?.(link);
+      if (linkValue !== undefined) out.push({ labels: { leaf }, value: linkValue });
+      const readStream = gauge.stream;
+      if (readStream === undefined) continue;
+      for (const stream of streams) {
+        const value = readStream(stream, nowMs);
+        if (value !== undefined) out.push({ labels: { leaf, stream: String(stream['stream'] ?? '') }, value });
+      }
+    }
+  }
+  return samples;
+}
