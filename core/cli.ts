@@ -5,7 +5,17 @@
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { createRootLogger } from './logging.ts';
+import {
+  isLinkOptionKey,
+  LINK_OPTION_SPECS,
+  LINK_ROLE_KEYS,
+  resolveLinkOptions,
+  type HubLinkOptions,
+  type LeafLinkOptions,
+  type LinkRole,
+} from './server/link-options.ts';
 import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOptions } from './server/options.ts';
+import type { Logger } from './util/logger.ts';
 import { startBroker } from './start.ts';
 
 /** Reads a JSON config file; any problem is a ConfigError naming the file. */
@@ -43,12 +53,66 @@ export function addServerOptionFlags<T>(yargs: Argv<T>): Argv<T> {
 
 /** Merges the config file (if any) under the flags and resolves them. */
 export function serverOptionsFromArgv(argv: Record<string, unknown>): ServerOptions {
+  return resolveServerOptions(rawSettings(argv, undefined).server);
+}
+
+/** Adds every server flag plus the link flags of `role` (`canopy leaf`, `canopy hub`). */
+export function addLinkCommandFlags<T>(yargs: Argv<T>, role: LinkRole): Argv<T> {
+  let builder = addServerOptionFlags(yargs);
+  for (const key of LINK_ROLE_KEYS[role]) builder = builder.option(key, { type: 'string', describe: LINK_OPTION_SPECS[key].describe }) as Argv<T>;
+  return builder;
+}
+
+/**
+ * Merges the config file (if any) under the flags and splits the settings: link keys go to
+ * resolveLinkOptions(role) (which refuses the other side's), the rest to resolveServerOptions.
+ */
+export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: 'hub'): { options: ServerOptions; link: HubLinkOptions };
+export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: 'leaf'): { options: ServerOptions; link: LeafLinkOptions };
+export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: LinkRole): { options: ServerOptions; link: HubLinkOptions | LeafLinkOptions } {
+  const raw = rawSettings(argv, role);
+  return { options: resolveServerOptions(raw.server), link: resolveLinkOptions(role, raw.link) };
+}
+
+/** Config file under flags; with a role, the file's link keys and the role's link flags are split off. */
+function rawSettings(argv: Record<string, unknown>, role: LinkRole | undefined): { server: Record<string, unknown>; link: Record<string, unknown> } {
   const fromFile = typeof argv['config'] === 'string' ? readConfigFile(argv['config']) : {};
-  const fromFlags: Record<string, unknown> = {};
-  for (const key of Object.keys(SERVER_OPTION_SPECS)) {
-    if (argv[key] !== undefined) fromFlags[key] = argv[key];
+  const server: Record<string, unknown> = {};
+  const link: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fromFile)) {
+    if (role !== undefined && isLinkOptionKey(key)) link[key] = value;
+    else server[key] = value;
   }
-  return resolveServerOptions({ ...fromFile, ...fromFlags });
+  for (const key of Object.keys(SERVER_OPTION_SPECS)) {
+    if (argv[key] !== undefined) server[key] = argv[key];
+  }
+  for (const key of role === undefined ? [] : LINK_ROLE_KEYS[role]) {
+    if (argv[key] !== undefined) link[key] = argv[key];
+  }
+  return { server, link };
+}
+
+/** SIGTERM / SIGINT run `close` once, flush the log, and exit 0 (1 if closing failed). */
+export function stopOnSignals(log: Logger, close: () => Promise<void>): void {
+  let isStopping = false;
+  const stop = (signal: string): void => {
+    if (isStopping) return;
+    isStopping = true;
+    log.info({ signal }, 'signal received');
+    close().then(
+      () => {
+        log.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush?.();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 export const serverCommand: CommandModule = {
@@ -59,24 +123,6 @@ export const serverCommand: CommandModule = {
     const options = serverOptionsFromArgv(argv as Record<string, unknown>);
     const log = await createRootLogger({ level: options.logLevel });
     const broker = await startBroker({ options, log });
-    let isStopping = false;
-    const stop = (signal: string): void => {
-      if (isStopping) return;
-      isStopping = true;
-      log.info({ signal }, 'signal received');
-      broker.close().then(
-        () => {
-          log.flush?.();
-          process.exit(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          log.flush?.();
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    stopOnSignals(log, () => broker.close());
   },
 };

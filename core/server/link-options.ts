@@ -28,9 +28,10 @@ export const LINK_OPTION_SPECS = {
 
 export type LinkOptionKey = keyof typeof LINK_OPTION_SPECS;
 
-const ROLE_KEYS: Readonly<Record<LinkRole, ReadonlySet<LinkOptionKey>>> = {
-  hub: new Set(['leaf_port', 'leaf_host', 'leaf_tokens', 'link_heartbeat']),
-  leaf: new Set(['hub', 'leaf_name', 'hub_token', 'link_heartbeat', 'link_compression']),
+/** The link keys each command takes (flags and config file); the other side's are refused. */
+export const LINK_ROLE_KEYS: Readonly<Record<LinkRole, readonly LinkOptionKey[]>> = {
+  hub: ['leaf_port', 'leaf_host', 'leaf_tokens', 'link_heartbeat'],
+  leaf: ['hub', 'leaf_name', 'hub_token', 'link_heartbeat', 'link_compression'],
 };
 
 export type HubLinkOptions = {
@@ -65,12 +66,15 @@ export function isValidLeafName(name: string): boolean {
 }
 
 /** Resolves the link keys of `raw` for `role`; a key of the other side is a ConfigError. */
+export function resolveLinkOptions(role: 'hub', raw: Record<string, unknown>): HubLinkOptions;
+export function resolveLinkOptions(role: 'leaf', raw: Record<string, unknown>): LeafLinkOptions;
+export function resolveLinkOptions(role: LinkRole, raw: Record<string, unknown>): LinkOptions;
 export function resolveLinkOptions(role: LinkRole, raw: Record<string, unknown>): LinkOptions {
   const values = new Map<LinkOptionKey, string | number>();
   const tokenObject = role === 'hub' ? tokensFromObject(raw['leaf_tokens']) : undefined;
   for (const [key, value] of Object.entries(raw)) {
     if (value === undefined || !isLinkOptionKey(key)) continue;
-    if (!ROLE_KEYS[role].has(key)) throw new ConfigError(key, `is an option of canopy ${role === 'hub' ? 'leaf' : 'hub'}, not of canopy ${role}`);
+    if (!LINK_ROLE_KEYS[role].includes(key)) throw new ConfigError(key, `is an option of canopy ${role === 'hub' ? 'leaf' : 'hub'}, not of canopy ${role}`);
     if (key === 'leaf_tokens' && tokenObject !== undefined) continue;
     values.set(key, coerceOptionValue(key, LINK_OPTION_SPECS[key], value));
   }
