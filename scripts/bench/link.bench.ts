@@ -29,6 +29,7 @@ const argv = yargs(hideBin(process.argv))
   .option('rate', { type: 'number', default: 2000, describe: 'steady-state msg/s' })
   .option('seconds', { type: 'number', default: 10, describe: 'steady-state duration' })
   .option('size', { type: 'number', default: 128, describe: 'payload bytes' })
+  .option('node-args', { type: 'string', default: '', describe: 'extra node flags for the leaf and hub, e.g. "--cpu-prof --cpu-prof-dir=prof"' })
   .strict()
   .parseSync();
 
@@ -43,7 +44,7 @@ process.on('exit', () => {
 });
 
 function start(command: 'hub' | 'leaf', args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', 'dist/canopy.mjs', command, '-a', '127.0.0.1', '--websocket_port', '0', '--log_level', 'warn', ...args], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', ...argv.nodeArgs.split(' ').filter((arg) => arg !== ''), 'dist/canopy.mjs', command, '-a', '127.0.0.1', '--websocket_port', '0', '--log_level', 'warn', ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.add(child);
@@ -131,7 +132,11 @@ console.log(`| wire overhead over payload bytes (compression off) | ${(wireOverh
 console.log(`| steady state at ${argv.rate} msg/s: leaf publish → delivered from the hub stream, p50 | ${(percentile(latenciesUs, 0.5) / 1000).toFixed(2)} ms | ≤ 5 ms (stored on the hub) |`);
 console.log(`| steady state p99 | ${(percentile(latenciesUs, 0.99) / 1000).toFixed(2)} ms | |`);
 await messages.close();
-await hubNc.close();
-await leafNc.close();
 await proxy.close();
+// SIGTERM, not the exit handler's SIGKILL: a process started with --cpu-prof writes its profile on a clean exit.
+await Promise.all([...children].map((child) => new Promise((resolve) => {
+  child.once('exit', resolve);
+  child.kill('SIGTERM');
+})));
+children.clear();
 process.exit(0);
