@@ -27,7 +27,8 @@ export interface RetentionHold {
   /**
    * The highest sequence limits and retention may remove from `stream` now, or
    * {@link RETENTION_FLOOR_NONE}. Called on every removal decision and publish at a limit: must
-   * be cheap, must not throw, and must never go down for one stream incarnation.
+   * be cheap and must not throw. It never goes down for one stream incarnation while its config
+   * stays (a config update may change it: Stream.update runs limits and retention again).
    */
   floor(stream: Stream): number;
   /** Checks a stream config on create and update (the hold's own settings); an API error refuses it. */

@@ -300,6 +300,8 @@ export class Stream {
         bytesOver -= this.#bytesOf(oldest);
       }
     }
+    // The usual case at a max_msgs limit: the first message (live by definition) goes, and it is synced.
+    if (bytesOver <= 0 && msgsOver === 1 && state.firstSeq <= floor && state.firstSeq !== subjectOldestSeq) return undefined;
     for (let seq = state.firstSeq; msgsOver > 0 || bytesOver > 0; ) {
       const message = seq <= floor ? this.store.loadNext('>', seq) : undefined;
       if (message === undefined || message.seq > floor) {
@@ -320,13 +322,15 @@ export class Stream {
 
   /** Drops what the limits say must go (discard old, per-subject history), down to the retention floor. */
   enforceLimits(subject?: string): void {
-    const floor = this.retentionFloor();
-    const removed = this.#enforcePerSubject(subject, floor) + this.#enforceFront(floor);
+    const removed = this.#enforcePerSubject(subject, undefined) + this.#enforceFront(undefined);
     if (removed > 0) this.#host.onRemoved(this);
   }
 
-  /** max_msgs_per_subject for one subject or all: the oldest of a subject go while it is over, unless the floor holds them. */
-  #enforcePerSubject(subject: string | undefined, floor: number): number {
+  /**
+   * max_msgs_per_subject for one subject or all: the oldest of a subject go while it is over,
+   * unless the floor holds them. The floor is asked for only when something is over (the hot path).
+   */
+  #enforcePerSubject(subject: string | undefined, floor: number | undefined): number {
     const max = this.config.max_msgs_per_subject;
     if (max <= 0) return 0;
     const subjects = subject === undefined ? this.store.subjectCounts('>') : new Map([[subject, this.store.subjectCounts(subject).get(subject) ?? 0]]);
@@ -335,6 +339,7 @@ export class Stream {
       for (let extra = count - max; extra > 0; extra--) {
         const oldest = this.store.loadNext(name, 0);
         if (oldest === undefined) break;
+        floor ??= this.retentionFloor();
         if (oldest.seq > floor) {
           this.#isPerSubjectHeld = true;
           this.#noteHeld(oldest.seq);
@@ -348,10 +353,11 @@ export class Stream {
   }
 
   /** max_msgs and max_bytes with discard old: the first message goes while over, unless the floor holds it. */
-  #enforceFront(floor: number): number {
+  #enforceFront(floor: number | undefined): number {
     const config = this.config;
     let removed = 0;
     for (let state = this.store.state(); config.max_msgs > 0 && state.messages > config.max_msgs; state = this.store.state()) {
+      floor ??= this.retentionFloor();
       if (state.firstSeq > floor) {
         // Only after a config change (a publish that needs this is refused): the excess is held.
         this.#noteHeld(Math.min(state.lastSeq, state.firstSeq + state.messages - config.max_msgs - 1));
@@ -361,6 +367,7 @@ export class Stream {
       removed++;
     }
     for (let state = this.store.state(); config.max_bytes > 0 && state.bytes > config.max_bytes; state = this.store.state()) {
+      floor ??= this.retentionFloor();
       if (state.firstSeq > floor) {
         this.#noteHeld(state.firstSeq);
         break;
