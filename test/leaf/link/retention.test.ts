@@ -259,3 +259,15 @@ test('the floor survives a restart with the hub down: unsynced data stays, limit
   assert.equal(statusOf(leaf, 'LIMITED').floorSeq, 0);
   await rejectsWithCode(leaf.js.publish('limited.c', 'two'), 10077, /^maximum messages exceeded$/);
 });
+
+test('a stream update to "limits" removes at once what only the hold kept; back to "hub" holds again', async (t) => {
+  const { leaf } = await setUp(t, { mode: 'closing' });
+  await leaf.jsm.streams.add({ name: 'KV', subjects: ['kv.>'], max_msgs_per_subject: 1, metadata: { 'canopy.sync.retain': 'hub' } });
+  await publishMany(leaf, 'kv.key', 3);
+  assert.equal((await seqsOf(leaf, 'KV')).messages, 3);
+  await leaf.jsm.streams.update('KV', { metadata: { 'canopy.sync.retain': 'limits' } });
+  assert.deepEqual(await seqsOf(leaf, 'KV'), { first: 3, last: 3, messages: 1 });
+  await leaf.jsm.streams.update('KV', { metadata: { 'canopy.sync.retain': 'hub' } });
+  await publishMany(leaf, 'kv.key', 1);
+  assert.deepEqual(await seqsOf(leaf, 'KV'), { first: 3, last: 4, messages: 2 }, 'seq 3 never reached the hub');
+});
