@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConsumerLayer } from './jetstream/consumers.ts';
 import { JetStream } from './jetstream/jetstream.ts';
+import type { RetentionHold } from './jetstream/retention-hold.ts';
 import { startMonitor, type Monitor } from './monitor/http.ts';
 import type { ServerOptions } from './server/options.ts';
 import { Server } from './server/server.ts';
@@ -18,7 +19,13 @@ export type Broker = {
   close(): Promise<void>;
 };
 
-async function startJetStream(server: Server, options: ServerOptions, log: Logger): Promise<JetStream> {
+/** What an embedder (the leaf) adds to the broker. */
+export type BrokerExtensions = {
+  /** Makes the retention hold JetStream consults from its first stream on (before recovery and before clients connect). */
+  readonly retentionHold?: (jetstream: JetStream) => RetentionHold;
+};
+
+async function startJetStream(server: Server, options: ServerOptions, log: Logger, extensions: BrokerExtensions): Promise<JetStream> {
   mkdirSync(options.storeDir, { recursive: true });
   if (options.syncPolicy !== 'always') {
     log.warn(
@@ -38,17 +45,18 @@ async function startJetStream(server: Server, options: ServerOptions, log: Logge
     payloadBytesMax: options.payloadBytesMax,
   });
   jetstream.consumers = createConsumerLayer(jetstream);
+  jetstream.retentionHold = extensions.retentionHold?.(jetstream);
   await jetstream.start();
   return jetstream;
 }
 
-export async function startBroker(options: { options: ServerOptions; log: Logger }): Promise<Broker> {
+export async function startBroker(options: { options: ServerOptions; log: Logger; extensions?: BrokerExtensions }): Promise<Broker> {
   const server = new Server(options);
   let jetstream: JetStream | undefined;
   let monitor: Monitor | undefined;
   try {
     // JetStream recovers its streams before clients can connect and publish.
-    if (options.options.isJetStreamEnabled) jetstream = await startJetStream(server, options.options, options.log);
+    if (options.options.isJetStreamEnabled) jetstream = await startJetStream(server, options.options, options.log, options.extensions ?? {});
     await server.start();
     if (options.options.httpPort !== undefined) {
       monitor = await startMonitor({

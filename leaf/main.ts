@@ -8,7 +8,9 @@ import { LINK_HEARTBEAT_MS_MAX } from '../core/link/index.ts';
 import type { LeafLinkOptions } from '../core/server/link-options.ts';
 import { ConfigError, type ServerOptions } from '../core/server/options.ts';
 import { startBroker, type Broker } from '../core/start.ts';
+import type { JetStream } from '../core/jetstream/jetstream.ts';
 import type { Logger } from '../core/util/logger.ts';
+import { HubRetention } from './link/hub-retention.ts';
 import { LeafLink, type LeafLinkHostOptions } from './link/ws-link.ts';
 
 export type Leaf = {
@@ -34,15 +36,19 @@ export async function startLeaf(options: {
   if (token !== undefined && (token === '' || Buffer.byteLength(token, 'utf8') > LINK_TOKEN_BYTES_MAX)) {
     throw new ConfigError('hub_token', `must be 1 to ${LINK_TOKEN_BYTES_MAX} bytes`);
   }
-  const broker = await startBroker({ options: options.options, log: options.log });
+  // The retention hold goes in before JetStream recovers its streams, so that no limit or
+  // retention removes unsynced data before the link exists (leaf/README.md "Retention").
+  let retention: HubRetention | undefined;
+  const retentionHold = (jetstream: JetStream): HubRetention => (retention = new HubRetention({ jetstream, log: options.log.child({ component: 'retention' }) }));
+  const broker = await startBroker({ options: options.options, log: options.log, extensions: { retentionHold } });
   const jetstream = broker.jetstream;
-  if (jetstream === undefined) {
+  if (jetstream === undefined || retention === undefined) {
     await broker.close();
     throw new ConfigError('jetstream', 'JetStream did not start');
   }
   let link: LeafLink;
   try {
-    link = new LeafLink({ ...options.tuning, jetstream, link: options.link, log: options.log.child({ component: 'link' }) });
+    link = new LeafLink({ ...options.tuning, jetstream, retention, link: options.link, log: options.log.child({ component: 'link' }) });
     link.start();
     const started = link;
     broker.monitor?.setLeafz(() => ({ role: 'leaf', leaf: options.link.leafName, link: started.status() }));

@@ -32,8 +32,6 @@ import type { Stream } from './stream.ts';
 
 /** How often dirty consumer state is written (one timer for the layer). */
 export const STATE_FLUSH_INTERVAL_MS = 100;
-/** Messages one interest-retention cleanup pass looks at before yielding the event loop. */
-export const INTEREST_CLEANUP_SCAN_PER_TURN_MAX = 10_000;
 /** Most consumers on one server (canopy's limit; nats-server bounds them per account). Past it: 10026. */
 export const CONSUMERS_MAX = 100_000;
 /** Length of generated consumer names (nats-server createConsumerName: 8 characters). */
@@ -105,7 +103,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
     const consumers = this.#byStream.get(stream.name);
     if (consumers === undefined) {
       // NATS-SPEC.md §5: an interest stream does not keep what no consumer wants.
-      if (stream.config.retention === 'interest') stream.store.remove(seq);
+      if (stream.config.retention === 'interest') stream.removeForRetention(seq);
       return;
     }
     // One load for every filtered consumer, none when no consumer is filtered.
@@ -116,7 +114,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
       break;
     }
     if (stream.config.retention === 'interest' && !hasInterestIn(consumers, subject)) {
-      stream.store.remove(seq);
+      stream.removeForRetention(seq);
       return;
     }
     for (const consumer of consumers.values()) consumer.onStored(seq, subject);
@@ -137,6 +135,18 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
     }
     this.#total -= consumers.size;
     this.#byStream.delete(stream.name);
+  }
+
+  isRetentionDone(stream: Stream, seq: number, subject: string): boolean {
+    const consumers = this.#byStream.get(stream.name)?.values() ?? [];
+    if (stream.config.retention === 'interest') {
+      for (const consumer of consumers) if (consumer.needsAck(seq, subject)) return false;
+      return true;
+    }
+    if (stream.config.retention !== 'workqueue') return false;
+    // Work queue: only its consumer's acknowledgement frees a message (partitions are unique).
+    for (const consumer of consumers) if (consumer.matchesSubject(subject)) return !consumer.needsAck(seq, subject);
+    return false;
   }
 
   consumerCount(stream: Stream): number {
@@ -216,7 +226,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
     if (!sameConsumerConfig(existing.config, config)) {
       existing.updateConfig(config);
       await this.#persistMeta(existing);
-      if (stream.config.retention === 'interest') this.#cleanupInterest(stream, 0);
+      if (stream.config.retention === 'interest') stream.recheckRetention();
     }
     return existing.info();
   }
@@ -249,7 +259,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
     this.#unregister(consumer);
     consumer.stop({ isDeleted: true });
     if (this.#isPersisted(consumer)) await this.jetstream.storage.deleteConsumer(stream.name, name);
-    if (stream.config.retention === 'interest') this.#cleanupInterest(stream, 0);
+    if (stream.config.retention === 'interest') stream.recheckRetention();
     this.log.debug({ stream: stream.name, consumer: name }, 'consumer deleted');
     return true;
   }
@@ -278,7 +288,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
   onAcknowledged(consumer: Consumer, seq: number): void {
     const stream = consumer.stream;
     if (stream.config.retention === 'workqueue') {
-      stream.store.remove(seq);
+      stream.removeForRetention(seq);
       return;
     }
     if (stream.config.retention !== 'interest') return;
@@ -293,7 +303,7 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
       }
       if (other.needsAck(seq, subject ?? '')) return;
     }
-    stream.store.remove(seq);
+    stream.removeForRetention(seq);
   }
 
   onStateChanged(consumer: Consumer): void {
@@ -338,26 +348,6 @@ export class ConsumerRegistry implements ConsumerLayer, ConsumerHost {
       }
     }
     this.#dirty.clear();
-  }
-
-  // --- Retention --------------------------------------------------------------------------------
-
-  /** Interest streams: removes what no remaining consumer needs (after a delete or filter change). */
-  #cleanupInterest(stream: Stream, fromSeq: number): void {
-    if (this.jetstream.streams.get(stream.name) !== stream) return;
-    const consumers = [...(this.#byStream.get(stream.name)?.values() ?? [])];
-    const store = stream.store;
-    let scanned = 0;
-    for (let message = store.loadNext('', fromSeq); message !== undefined; message = store.loadNext('', message.seq + 1)) {
-      if (++scanned > INTEREST_CLEANUP_SCAN_PER_TURN_MAX) {
-        const resumeSeq = message.seq;
-        setImmediate(() => this.#cleanupInterest(stream, resumeSeq));
-        return;
-      }
-      const seq = message.seq;
-      const subject = message.subject;
-      if (!consumers.some((consumer) => consumer.needsAck(seq, subject))) store.remove(seq);
-    }
   }
 
   // --- Acks and flow control --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { JsApiError, newBadRequestError } from './api/errors.generated.ts';
 import { STREAM_API_HANDLERS, type ApiContext, type ApiRequest } from './api/stream-api.ts';
 import { normalizeStreamConfig } from './stream-config.ts';
 import { QuarantiningStore } from './quarantining-store.ts';
+import { RETENTION_FLOOR_NONE, type RetentionHold } from './retention-hold.ts';
 import { newIncarnation, Stream, streamMetaOf, type StreamHost } from './stream.ts';
 import type { JetStreamStorage } from './store.ts';
 
@@ -25,6 +26,8 @@ export interface ConsumerLayer {
   onStored(stream: Stream, seq: number): void;
   onRemoved(stream: Stream): void;
   onStreamDeleted(stream: Stream): Promise<void> | void;
+  /** Work-queue / interest retention: may `seq` go (its consumer acknowledged it / no consumer needs it)? */
+  isRetentionDone(stream: Stream, seq: number, subject: string): boolean;
   consumerCount(stream: Stream): number;
   totalConsumers(): number;
   /** Shutdown: write pending consumer state and stop consumer timers (before the storage closes). */
@@ -54,6 +57,8 @@ export class JetStream implements StreamHost {
   readonly streams = new Map<string, Stream>();
   readonly options: JetStreamOptions;
   consumers: ConsumerLayer | undefined;
+  /** Holds back removals by limits and retention (the leaf's link to its hub); set before start(). */
+  retentionHold: RetentionHold | undefined;
   readonly directGet: DirectGetResponders;
   apiTotal = 0;
   apiErrors = 0;
@@ -65,6 +70,7 @@ export class JetStream implements StreamHost {
     this.storage = options.storage;
     this.log = options.log;
     this.consumers = undefined;
+    this.retentionHold = undefined;
     this.directGet = new DirectGetResponders(options.client);
   }
 
@@ -82,6 +88,8 @@ export class JetStream implements StreamHost {
       // Metadata from before incarnations existed gets one now, kept from here on.
       if (incarnation === undefined) await this.storage.saveStreamMeta(name, streamMetaOf(stream));
       await this.consumers?.onStreamStarted(stream);
+      // What waited for the retention floor before the restart is not persisted: look again.
+      if (this.retentionHold !== undefined) stream.recheckRetention();
     }
     // Not `$JS.API.>`: DIRECT.GET must reach nobody (503) on streams without allow_direct.
     const onRequest = (subject: string, reply: string, headerBytes: number, data: Buffer): void =>
@@ -112,6 +120,14 @@ export class JetStream implements StreamHost {
   onRemoved(stream: Stream): void {
     this.consumers?.onRemoved(stream);
     this.notifyStreamChanged(stream);
+  }
+
+  retentionFloor(stream: Stream): number {
+    return this.retentionHold?.floor(stream) ?? RETENTION_FLOOR_NONE;
+  }
+
+  isRetentionDone(stream: Stream, seq: number, subject: string): boolean {
+    return this.consumers?.isRetentionDone(stream, seq, subject) ?? false;
   }
 
   /** Registers a StreamChangeListener; returns its removal. */

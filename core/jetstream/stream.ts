@@ -31,6 +31,8 @@ export const HEADER_BYTES_MAX = 65535;
 export const DEDUP_REBUILD_MSGS_MAX = 100_000;
 /** How often expired messages (max_age) are looked for, at most. */
 export const AGE_CHECK_INTERVAL_MS_MAX = 1000;
+/** Messages one work-queue / interest retention scan looks at before yielding the event loop. */
+export const RETENTION_SCAN_PER_TURN_MAX = 10_000;
 
 export const JsHeader = {
   msgId: 'Nats-Msg-Id',
@@ -53,6 +55,10 @@ export interface StreamHost {
   onStored(stream: Stream, seq: number): void;
   /** Called after messages were removed by limits, purge or delete (consumers adjust). */
   onRemoved(stream: Stream): void;
+  /** The retention hold's floor for the stream (retention-hold.ts); RETENTION_FLOOR_NONE without a hold. */
+  retentionFloor(stream: Stream): number;
+  /** Work-queue / interest retention: may `seq` go (its consumer acknowledged it / no consumer needs it)? */
+  isRetentionDone(stream: Stream, seq: number, subject: string): boolean;
 }
 
 type DedupEntry = { readonly seq: number; readonly timeNs: bigint };
@@ -83,6 +89,13 @@ export class Stream {
   #lastMsgId = '';
   #ageTimer: NodeJS.Timeout | undefined;
   #isClosed = false;
+  /** Highest sequence whose removal by limits or retention the retention floor deferred (0: none). */
+  #heldThroughSeq = 0;
+  /** Lowest sequence whose work-queue / interest removal may be deferred (0: none): where the next retention scan starts. */
+  #scanFromSeq = 0;
+  /** A max_msgs_per_subject removal was deferred: the per-subject limit runs again when the floor moves. */
+  #isPerSubjectHeld = false;
+  #heldRefusals = 0;
 
   constructor(options: { config: StreamConfig; createdNs: bigint; incarnation: string; store: QuarantiningStore; host: StreamHost }) {
     this.name = options.config.name;
@@ -105,12 +118,13 @@ export class Stream {
     this.#scheduleAgeCheck();
   }
 
-  /** Applies an updated (validated) config. */
+  /** Applies an updated (validated) config: limits and retention run again (the retention floor may have changed with it). */
   update(config: StreamConfig): void {
     this.config = config;
     for (const subscription of this.#subscriptions) this.#host.client.unsubscribe(subscription);
     this.#subscribeSubjects();
-    this.enforceLimits();
+    this.#isPerSubjectHeld = true; // the per-subject limit itself may have changed
+    this.applyRetention();
     this.#scheduleAgeCheck();
   }
 
@@ -179,7 +193,8 @@ export class Stream {
       msgId = checked.msgId;
       rollup = checked.rollup;
     }
-    const refused = this.#checkDiscardNew(subject, this.store.messageBytes(Buffer.byteLength(subject), headerBytes, data.length), rollup !== '');
+    const bytes = this.store.messageBytes(Buffer.byteLength(subject), headerBytes, data.length);
+    const refused = this.#checkDiscardNew(subject, bytes, rollup !== '') ?? this.#checkHeldLimits(subject, bytes, rollup);
     if (refused !== undefined) return refused;
     let seq: number;
     const timestampNs = nowNs();
@@ -255,7 +270,7 @@ export class Stream {
       let freed = 0;
       if (isSubjectFull) {
         const oldest = this.store.loadNext(subject, 0);
-        if (oldest !== undefined) freed = this.store.messageBytes(Buffer.byteLength(oldest.subject), oldest.headers?.length ?? 0, oldest.data.length);
+        if (oldest !== undefined) freed = this.#bytesOf(oldest);
       }
       if (state.bytes + bytes - freed > config.max_bytes) return newStreamStoreFailedError({ err: 'maximum bytes exceeded' });
     }
@@ -263,32 +278,107 @@ export class Stream {
     return undefined;
   }
 
-  /** Drops what the limits say must go (discard old, per-subject history, max_age). */
-  enforceLimits(subject?: string): void {
+  /**
+   * Retention hold with discard old (retention-hold.ts): a publish after which the limits would
+   * have to remove a message above the floor is refused with the discard-new errors instead.
+   * Walks the messages enforceLimits would remove after the append (a full subject's oldest
+   * first, then from the front): as many as it removes anyway when the publish is taken.
+   * A rollup of everything frees the stream itself; a subject rollup is checked as a publish.
+   */
+  #checkHeldLimits(subject: string, bytes: number, rollup: string): JsApiError | undefined {
     const config = this.config;
-    let removed = 0;
-    if (config.max_msgs_per_subject > 0) {
-      const subjects = subject === undefined ? this.store.subjectCounts('>') : new Map([[subject, this.store.subjectCounts(subject).get(subject) ?? 0]]);
-      for (const [name, count] of subjects) {
-        for (let extra = count - config.max_msgs_per_subject; extra > 0; extra--) {
-          const oldest = this.store.loadNext(name, 0);
-          if (oldest === undefined || !this.store.remove(oldest.seq)) break;
-          removed++;
-        }
+    if (config.discard !== 'old' || rollup === 'all' || (config.max_msgs <= 0 && config.max_bytes <= 0)) return undefined;
+    const state = this.store.state();
+    let msgsOver = config.max_msgs > 0 ? state.messages + 1 - config.max_msgs : 0;
+    let bytesOver = config.max_bytes > 0 ? state.bytes + bytes - config.max_bytes : 0;
+    if (msgsOver <= 0 && bytesOver <= 0) return undefined;
+    const floor = this.retentionFloor();
+    if (floor >= state.lastSeq) return undefined;
+    let subjectOldestSeq = 0;
+    if (config.max_msgs_per_subject > 0 && (this.store.subjectCounts(subject).get(subject) ?? 0) >= config.max_msgs_per_subject) {
+      const oldest = this.store.loadNext(subject, 0);
+      if (oldest !== undefined && oldest.seq <= floor) {
+        subjectOldestSeq = oldest.seq;
+        msgsOver--;
+        bytesOver -= this.#bytesOf(oldest);
       }
     }
-    if (config.max_msgs > 0) {
-      while (this.store.state().messages > config.max_msgs && this.#removeFirst()) removed++;
+    // The usual case at a max_msgs limit: the first message (live by definition) goes, and it is synced.
+    if (bytesOver <= 0 && msgsOver === 1 && state.firstSeq <= floor && state.firstSeq !== subjectOldestSeq) return undefined;
+    for (let seq = state.firstSeq; msgsOver > 0 || bytesOver > 0; ) {
+      const message = seq <= floor ? this.store.loadNext('>', seq) : undefined;
+      if (message === undefined || message.seq > floor) {
+        this.#heldRefusals++;
+        return newStreamStoreFailedError({ err: msgsOver > 0 ? 'maximum messages exceeded' : 'maximum bytes exceeded' });
+      }
+      seq = message.seq + 1;
+      if (message.seq === subjectOldestSeq) continue;
+      msgsOver--;
+      bytesOver -= this.#bytesOf(message);
     }
-    if (config.max_bytes > 0) {
-      while (this.store.state().bytes > config.max_bytes && this.#removeFirst()) removed++;
-    }
+    return undefined;
+  }
+
+  #bytesOf(message: StoredMessage): number {
+    return this.store.messageBytes(Buffer.byteLength(message.subject), message.headers?.length ?? 0, message.data.length);
+  }
+
+  /** Drops what the limits say must go (discard old, per-subject history), down to the retention floor. */
+  enforceLimits(subject?: string): void {
+    const removed = this.#enforcePerSubject(subject, undefined) + this.#enforceFront(undefined);
     if (removed > 0) this.#host.onRemoved(this);
   }
 
-  #removeFirst(): boolean {
-    const first = this.store.state().firstSeq;
-    return first > 0 && this.store.remove(first);
+  /**
+   * max_msgs_per_subject for one subject or all: the oldest of a subject go while it is over,
+   * unless the floor holds them. The floor is asked for only when something is over (the hot path).
+   */
+  #enforcePerSubject(subject: string | undefined, floor: number | undefined): number {
+    const max = this.config.max_msgs_per_subject;
+    if (max <= 0) return 0;
+    const subjects = subject === undefined ? this.store.subjectCounts('>') : new Map([[subject, this.store.subjectCounts(subject).get(subject) ?? 0]]);
+    let removed = 0;
+    for (const [name, count] of subjects) {
+      for (let extra = count - max; extra > 0; extra--) {
+        const oldest = this.store.loadNext(name, 0);
+        if (oldest === undefined) break;
+        floor ??= this.retentionFloor();
+        if (oldest.seq > floor) {
+          this.#isPerSubjectHeld = true;
+          this.#noteHeld(oldest.seq);
+          break;
+        }
+        if (!this.store.remove(oldest.seq)) break;
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** max_msgs and max_bytes with discard old: the first message goes while over, unless the floor holds it. */
+  #enforceFront(floor: number | undefined): number {
+    const config = this.config;
+    let removed = 0;
+    for (let state = this.store.state(); config.max_msgs > 0 && state.messages > config.max_msgs; state = this.store.state()) {
+      floor ??= this.retentionFloor();
+      if (state.firstSeq > floor) {
+        // Only after a config change (a publish that needs this is refused): the excess is held.
+        this.#noteHeld(Math.min(state.lastSeq, state.firstSeq + state.messages - config.max_msgs - 1));
+        break;
+      }
+      if (state.firstSeq <= 0 || !this.store.remove(state.firstSeq)) break;
+      removed++;
+    }
+    for (let state = this.store.state(); config.max_bytes > 0 && state.bytes > config.max_bytes; state = this.store.state()) {
+      floor ??= this.retentionFloor();
+      if (state.firstSeq > floor) {
+        this.#noteHeld(state.firstSeq);
+        break;
+      }
+      if (state.firstSeq <= 0 || !this.store.remove(state.firstSeq)) break;
+      removed++;
+    }
+    return removed;
   }
 
   #scheduleAgeCheck(): void {
@@ -302,18 +392,129 @@ export class Stream {
 
   #onAgeCheck(): void {
     this.#ageTimer = undefined;
+    if (this.#expireAged(this.retentionFloor()) > 0) this.#host.onRemoved(this);
+    this.#expireMsgIds();
+    this.#scheduleAgeCheck();
+  }
+
+  /** max_age: expired messages go from the front, down to the floor; the expired ones above it are noted as held. */
+  #expireAged(floor: number): number {
+    if (this.config.max_age <= 0) return 0;
     const cutoffNs = nowNs() - BigInt(this.config.max_age);
     let removed = 0;
     for (;;) {
       const first = this.store.state().firstSeq;
       const message = first > 0 ? this.store.load(first) : undefined;
       if (message === undefined || message.timestampNs > cutoffNs) break;
+      if (message.seq > floor) {
+        this.#noteHeld(this.#lastExpiredSeq(message.seq, cutoffNs));
+        break;
+      }
       if (!this.store.remove(message.seq)) break;
       removed++;
     }
+    return removed;
+  }
+
+  /** The newest message stored at or before `cutoffNs`, given that `seq` is: a binary search (store times grow with the sequence). */
+  #lastExpiredSeq(seq: number, cutoffNs: bigint): number {
+    let low = seq;
+    let high = this.store.state().lastSeq;
+    while (low < high) {
+      const mid = low + Math.ceil((high - low) / 2);
+      const message = this.store.loadNext('>', mid);
+      if (message !== undefined && message.timestampNs <= cutoffNs) low = message.seq;
+      else high = mid - 1;
+    }
+    return low;
+  }
+
+  // --- Retention hold (retention-hold.ts) ---------------------------------------------------------
+
+  /** The highest sequence limits and retention may remove now (RETENTION_FLOOR_NONE when nothing holds the stream). */
+  retentionFloor(): number {
+    return this.#host.retentionFloor(this);
+  }
+
+  /**
+   * What the retention floor holds back now: the newest message whose removal by limits or
+   * retention it deferred (0: none), and the publishes it refused since start. Messages after
+   * the floor up to that one are "held" (an estimate: messages in between that no rule wanted
+   * gone count too, and of a subject over max_msgs_per_subject only its oldest is noted).
+   */
+  retentionHeld(): { readonly throughSeq: number; readonly refusedPublishes: number } {
+    return { throughSeq: this.#heldThroughSeq, refusedPublishes: this.#heldRefusals };
+  }
+
+  #noteHeld(seq: number): void {
+    if (seq > this.#heldThroughSeq) this.#heldThroughSeq = seq;
+  }
+
+  /**
+   * Work-queue and interest retention: removes `seq` unless the retention floor holds it (true
+   * when removed); a held message goes in applyRetention once the floor passes it. The host is
+   * not told (the consumer layer calls this from inside its own bookkeeping).
+   */
+  removeForRetention(seq: number): boolean {
+    if (seq > this.retentionFloor()) {
+      this.#noteHeld(seq);
+      if (this.#scanFromSeq === 0 || seq < this.#scanFromSeq) this.#scanFromSeq = seq;
+      return false;
+    }
+    return this.store.remove(seq);
+  }
+
+  /**
+   * Runs limits and retention again and removes what they want gone and the floor no longer
+   * holds: the holder calls it when the floor moved; a config update too. Work-queue / interest
+   * messages are checked again from the lowest deferred one up to the floor.
+   */
+  applyRetention(): void {
+    if (this.#isClosed) return;
+    const floor = this.retentionFloor();
+    const heldThrough = this.#heldThroughSeq;
+    if (floor >= heldThrough) this.#heldThroughSeq = 0; // noted again below if something is still held
+    const isPerSubjectHeld = this.#isPerSubjectHeld;
+    this.#isPerSubjectHeld = false;
+    const removed = (isPerSubjectHeld ? this.#enforcePerSubject(undefined, floor) : 0) + this.#enforceFront(floor) + this.#expireAged(floor);
     if (removed > 0) this.#host.onRemoved(this);
-    this.#expireMsgIds();
-    this.#scheduleAgeCheck();
+    const from = this.#scanFromSeq;
+    if (from === 0 || from > floor) return;
+    if (this.config.retention === 'limits') {
+      this.#scanFromSeq = 0;
+      return;
+    }
+    this.#scanFromSeq = heldThrough > floor ? floor + 1 : 0;
+    this.#scanRetention(from, Math.min(floor, heldThrough));
+  }
+
+  /**
+   * Checks every message against work-queue / interest retention (removing what may go, noting
+   * what the floor holds): at start, because what waited for the floor is not persisted, and
+   * after a consumer was deleted or changed its filter. Per-subject limits run again on the
+   * next floor move for the same reason.
+   */
+  recheckRetention(): void {
+    if (this.config.max_msgs_per_subject > 0) this.#isPerSubjectHeld = true;
+    const state = this.store.state();
+    if (this.config.retention === 'limits' || state.messages === 0) return;
+    this.#scanRetention(state.firstSeq, state.lastSeq);
+  }
+
+  /** Work-queue / interest retention over [from, to], RETENTION_SCAN_PER_TURN_MAX messages per event-loop turn. */
+  #scanRetention(from: number, to: number): void {
+    if (this.#isClosed) return;
+    let removed = 0;
+    let scanned = 0;
+    for (let message = this.store.loadNext('>', from); message !== undefined && message.seq <= to; message = this.store.loadNext('>', message.seq + 1)) {
+      if (++scanned > RETENTION_SCAN_PER_TURN_MAX) {
+        const resumeSeq = message.seq;
+        setImmediate(() => this.#scanRetention(resumeSeq, to));
+        break;
+      }
+      if (this.#host.isRetentionDone(this, message.seq, message.subject) && this.removeForRetention(message.seq)) removed++;
+    }
+    if (removed > 0) this.#host.onRemoved(this);
   }
 
   /**

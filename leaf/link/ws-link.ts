@@ -14,7 +14,9 @@
  *   is closed (terminated after a grace period).
  * - A pump (one per event-loop turn, coalesced with setImmediate) feeds the stream changes to the
  *   sender, polls it, sends its frames and calls `sent()`; acknowledged cursors are kept per
- *   stream ({@link LeafLink.ackedCursors}) for the later "keep until the hub has it" retention.
+ *   stream ({@link LeafLink.ackedCursors}) and raise the retention floors ("keep until the hub
+ *   has it", hub-retention.ts): a stream whose floor moved runs its limits and retention again.
+ *   The floors are persisted once a second and at stop.
  * - Backpressure: while the socket holds more than {@link LINK_SOCKET_BUFFERED_BYTES_MAX} unsent
  *   bytes the sender is not polled (ws has no drain event: the pump retries on a short timer).
  *   Heartbeats still go out: they are tiny and prove the link alive.
@@ -31,6 +33,7 @@
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
+import type { Stream } from '../../core/jetstream/stream.ts';
 import { decodeHubFrame, encodeFrame, LINK_MESSAGE_BYTES_MAX } from '../../core/link/codec.ts';
 import { LinkError } from '../../core/link/errors.ts';
 import {
@@ -55,6 +58,7 @@ import { SYSTEM_CLOCK, type Clock } from '../../core/util/clock.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { SeededPrng, type Prng } from '../../core/util/prng.ts';
 import { nowNs } from '../../core/util/time.ts';
+import type { HubRetention, StreamRetentionStatus } from './hub-retention.ts';
 import { LeafStreams } from './leaf-streams.ts';
 
 /** The longest tick: pings and timeouts are checked at least this often (README "Leaf transport": ~1 s). */
@@ -84,6 +88,8 @@ const CLOSE_REASON_CHARS_MAX = 100;
 
 export type LeafLinkHostOptions = {
   readonly jetstream: JetStream;
+  /** The retention hold JetStream consults (installed with the broker, before its streams were recovered). */
+  readonly retention: HubRetention;
   readonly link: LeafLinkOptions;
   /** The link's logger; the host adds `{ link: leafName, hub: urls }`. */
   readonly log: Logger;
@@ -99,8 +105,8 @@ export type LeafLinkHostOptions = {
   readonly windowBytes?: number;
 };
 
-/** One synced stream, as {@link LeafLink.status} shows it. */
-export type LeafLinkStreamStatus = {
+/** One synced stream, as {@link LeafLink.status} shows it (with its retention hold: StreamRetentionStatus). */
+export type LeafLinkStreamStatus = StreamRetentionStatus & {
   readonly stream: string;
   readonly incarnation: string;
   readonly state: SenderStreamState;
@@ -163,6 +169,7 @@ function randomSeed(): number {
 /** The leaf's end of its link to the hub: one per leaf process. */
 export class LeafLink {
   readonly #jetstream: JetStream;
+  readonly #retention: HubRetention;
   readonly #options: LeafLinkOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -197,6 +204,7 @@ export class LeafLink {
 
   constructor(options: LeafLinkHostOptions) {
     this.#jetstream = options.jetstream;
+    this.#retention = options.retention;
     this.#options = options.link;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#log = options.log.child({ link: options.link.leafName, hub: options.link.hubUrls.join(',') });
@@ -248,6 +256,7 @@ export class LeafLink {
       (transport) => new Promise<void>((resolve) => (transport.ws.readyState === WebSocket.CLOSED ? resolve() : transport.ws.once('close', () => resolve()))),
     );
     for (const transport of this.#transports.values()) this.#closeTransport(transport, 'stopped');
+    this.#retention.persist();
     await Promise.all(closing);
     this.#log.info({}, 'link stopped');
   }
@@ -270,7 +279,10 @@ export class LeafLink {
     const now = nowNs();
     const streams: LeafLinkStreamStatus[] = [];
     for (const entry of progress) {
+      const stream = this.#jetstream.streams.get(entry.stream);
+      if (stream === undefined || stream.incarnation !== entry.incarnation) continue; // gone since progress() read it
       streams.push({
+        ...this.#retention.status(stream),
         stream: entry.stream,
         incarnation: entry.incarnation,
         state: entry.state,
@@ -532,7 +544,7 @@ export class LeafLink {
       return;
     }
     const output = this.#sender.poll();
-    for (const cursor of output.acked) this.#acked.set(cursor.stream, cursor);
+    this.#applyAcked(output.acked);
     if (output.error !== undefined) {
       this.#log.warn({ text: output.error.text }, 'the hub broke the sync protocol');
       this.#abort(connection, output.error.text);
@@ -541,6 +553,18 @@ export class LeafLink {
     for (const frame of output.frames) if (!this.#send(transport, frame)) return;
     if (output.frames.length > 0) this.#conn.sent(connection, this.#clock.nowMs());
     if (this.#sender.stats.divergences > this.#divergencesSeen) this.#reportDivergences();
+  }
+
+  /** Keeps the acknowledged cursors and raises the retention floors; a stream whose floor moved frees what waited for it. */
+  #applyAcked(acked: readonly AckedCursor[]): void {
+    if (acked.length === 0) return;
+    const moved = new Set<Stream>();
+    for (const cursor of acked) {
+      this.#acked.set(cursor.stream, cursor);
+      const stream = this.#retention.acknowledged(cursor);
+      if (stream !== undefined) moved.add(stream);
+    }
+    for (const stream of moved) stream.applyRetention();
   }
 
   #scheduleBackpressureRetry(): void {
@@ -574,6 +598,7 @@ export class LeafLink {
     if (nowMs - this.#lastHousekeepingMs >= LINK_HOUSEKEEPING_MS) {
       this.#lastHousekeepingMs = nowMs;
       this.#reconcileStreams();
+      this.#retention.persist();
       if (this.#sender.isConnected) this.#updateStalls(this.#sender.progress(), nowMs);
     }
     if (this.#sender.isConnected) this.#schedulePump();

@@ -7,66 +7,21 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { resolveLinkOptions, type HubLinkOptions, type LeafLinkOptions } from '../../core/server/link-options.ts';
-import { resolveServerOptions } from '../../core/server/options.ts';
 import { silentLogger } from '../../core/util/logger.ts';
-import { startHub, type Hub } from '../../hub/main.ts';
-import { startLeaf, type Leaf } from '../../leaf/main.ts';
+import { startHub } from '../../hub/main.ts';
 import { seededRandom } from '../helpers/canopy-server.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.ts';
+import { leafz, startWorld as startEmptyWorld, WORLD_LEAF as LEAF, worldHubLink, worldServerOptions as serverOptions, type World } from '../helpers/leaf-hub-world.ts';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-const LEAF = 'gw1';
-const TOKEN = 'leaf-secret';
 const STREAM = 'ORDERS';
-/** Short heartbeats so that dead links are found quickly (two intervals). */
-const HEARTBEAT = '300ms';
-
-function serverOptions(storeDir: string): ReturnType<typeof resolveServerOptions> {
-  return resolveServerOptions({ store_dir: storeDir, addr: '127.0.0.1', port: -1, http_host: '127.0.0.1', http_port: -1, websocket_port: 0, log_level: 'silent' });
-}
-
-type World = {
-  hub: Hub;
-  leaf: Leaf;
-  proxy: FaultProxy;
-  leafNc: NatsConnection;
-  hubNc: NatsConnection;
-  hubJsm: JetStreamManager;
-  hubDir: string;
-  leafDir: string;
-};
 
 async function startWorld(t: TestContext): Promise<World> {
-  const hubDir = mkdtempSync(join(tmpdir(), 'canopy-hub-'));
-  const leafDir = mkdtempSync(join(tmpdir(), 'canopy-leaf-'));
-  const hubLink = resolveLinkOptions('hub', { leaf_port: -1, leaf_host: '127.0.0.1', leaf_tokens: `${LEAF}=${TOKEN}`, link_heartbeat: HEARTBEAT }) as HubLinkOptions;
-  const hub = await startHub({ options: serverOptions(hubDir), link: hubLink, log: silentLogger });
-  const acceptorPort = hub.acceptor?.port;
-  assert.ok(acceptorPort !== undefined, 'the hub listens for leaves');
-  const proxy = await startFaultProxy({ host: '127.0.0.1', port: acceptorPort });
-  const leafLink = resolveLinkOptions('leaf', { hub: `ws://127.0.0.1:${proxy.port}`, leaf_name: LEAF, hub_token: TOKEN, link_heartbeat: HEARTBEAT }) as LeafLinkOptions;
-  const leaf = await startLeaf({ options: serverOptions(leafDir), link: leafLink, log: silentLogger, tuning: { backoffBaseMs: 50, backoffMaxMs: 500 } });
-  const leafNc = await connect({ servers: `nats://127.0.0.1:${leaf.broker.server.addresses.port}` });
-  const hubNc = await connect({ servers: `nats://127.0.0.1:${hub.broker.server.addresses.port}` });
-  const world: World = { hub, leaf, proxy, leafNc, hubNc, hubJsm: await jetstreamManager(hubNc), hubDir, leafDir };
-  t.after(async () => {
-    await world.leafNc.close().catch(() => undefined);
-    await world.hubNc.close().catch(() => undefined);
-    await world.leaf.close().catch(() => undefined);
-    await world.proxy.close();
-    await world.hub.close().catch(() => undefined);
-    rmSync(hubDir, { recursive: true, force: true });
-    rmSync(leafDir, { recursive: true, force: true });
-  });
-  await (await jetstreamManager(leafNc)).streams.add({ name: STREAM, subjects: ['orders.>'], storage: StorageType.File });
+  const world = await startEmptyWorld(t);
+  await world.leafJsm.streams.add({ name: STREAM, subjects: ['orders.>'], storage: StorageType.File });
   return world;
 }
 
@@ -134,11 +89,6 @@ test(`link: leaf stream reaches the hub exactly while the link is reset every 50
   assert.ok(resets >= 10, 'the link was reset during the run');
 });
 
-async function leafz(port: number | undefined): Promise<Record<string, any>> {
-  assert.ok(port !== undefined, 'monitoring is on');
-  return (await (await fetch(`http://127.0.0.1:${port}/leafz`)).json()) as Record<string, any>;
-}
-
 test('link: /leafz and /metrics on the leaf and on the hub show the link, the acknowledged cursor and the backlog', async (t) => {
   const world = await startWorld(t);
   await publish(world.leafNc, 1, 120);
@@ -202,13 +152,7 @@ test('link: the hub restarts on the same store while the leaf publishes; nothing
   await world.hub.close();
   await publish(world.leafNc, 501, 1000); // hub down: the backlog grows on the leaf
   // Same store, same leaf port (the proxy still points there).
-  const hubLink = resolveLinkOptions('hub', {
-    leaf_port: leafPort,
-    leaf_host: '127.0.0.1',
-    leaf_tokens: `${LEAF}=${TOKEN}`,
-    link_heartbeat: HEARTBEAT,
-  }) as HubLinkOptions;
-  world.hub = await startHub({ options: { ...serverOptions(world.hubDir), port: hubPort }, link: hubLink, log: silentLogger });
+  world.hub = await startHub({ options: { ...serverOptions(world.hubDir), port: hubPort }, link: worldHubLink(leafPort), log: silentLogger });
   world.hubNc = await connect({ servers: `nats://127.0.0.1:${hubPort}` });
   world.hubJsm = await jetstreamManager(world.hubNc);
   await checkHubEquals(world, 1000);

@@ -113,6 +113,8 @@ async function handleStreamCreate(context: ApiContext, request: ApiRequest): Pro
 export async function createStream(js: JetStream, body: Record<string, unknown>): Promise<{ stream: Stream; isNew: boolean } | JsApiError> {
   const config = normalizeStreamConfig(body);
   if (config instanceof JsApiError) return config;
+  const refusedByHold = js.retentionHold?.checkConfig(config);
+  if (refusedByHold !== undefined) return refusedByHold;
   if (config.sealed) return newStreamCreateError({ err: 'stream configuration for create can not be sealed' });
   const existing = js.streams.get(config.name);
   if (existing !== undefined) {
@@ -142,7 +144,7 @@ async function handleStreamUpdate(context: ApiContext, request: ApiRequest): Pro
     js.respondError(request.reply, typeName, config);
     return;
   }
-  const refused = checkStreamUpdate(stream.config, config);
+  const refused = js.retentionHold?.checkConfig(config) ?? checkStreamUpdate(stream.config, config);
   if (refused !== undefined) {
     js.respondError(request.reply, typeName, refused);
     return;
