@@ -6,14 +6,15 @@
  * See scripts/bench/README.md for what each scenario means and the targets.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp, createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { ensureNatsServer, stopChild } from './server-processes.ts';
 import type { JsEndToEndResult, JsFetchResult, WorkerArgs, WorkerMessage } from './worker.ts';
 import {
   connectBenchClient,
@@ -41,7 +42,6 @@ const SUBSCRIBER_IDLE_TIMEOUT_MS = 3000;
 const REQUEST_TIMEOUT_MS = 5000;
 const REQUEST_WARMUP_MSGS = 50;
 const IDLE_SETTLE_MS = 1000;
-const KILL_GRACE_MS = 2000;
 const OUTPUT_TAIL_LINES = 20;
 const FAN_OUT_SUBSCRIBERS = 4;
 const QUEUE_SUBSCRIBERS = 4;
@@ -94,15 +94,6 @@ function removeStoreDirs(): void {
   storeDirs.clear();
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
-}
-
 process.on('exit', killAllChildren);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -137,30 +128,6 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
 
 // ---------------------------------------------------------------------------------------------
 // Environment
-
-function isOnPath(command: string): boolean {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir, command), fsConstants.X_OK);
-      return true;
-    } catch {
-      // Not in this directory; try the next one.
-    }
-  }
-  return false;
-}
-
-function ensureNatsServer(): void {
-  if (isOnPath('nats-server')) return;
-  process.stderr.write('bench:compare: nats-server is not on PATH; running: apt-get update && apt-get install -y nats-server\n');
-  for (const args of [['update'], ['install', '-y', 'nats-server']]) {
-    const run = spawnSync('apt-get', args, { stdio: 'inherit' });
-    if (run.status !== 0) {
-      throw new Error(`apt-get ${args.join(' ')} failed (exit ${run.status ?? run.signal}); install nats-server yourself and retry`);
-    }
-  }
-  if (!isOnPath('nats-server')) throw new Error('apt-get installed nats-server, but it is still not on PATH');
-}
 
 function commandOutput(command: string, args: readonly string[]): string {
   try {
@@ -987,7 +954,7 @@ async function runRounds(servers: readonly RunningServer[], options: CompareOpti
 
 async function main(): Promise<void> {
   const options = parseCompareOptions();
-  ensureNatsServer();
+  ensureNatsServer('bench:compare');
   const environment = describeEnvironment();
   // Build first: canopy runs from the bundle.
   if (options.serverNames.includes('canopy')) buildCanopy();

@@ -13,7 +13,7 @@
  *    delivered latency (p50, p99).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
@@ -22,6 +22,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { freePort } from '../../test/helpers/processes.ts';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.ts';
+import { rssMb, waitFor } from './server-processes.ts';
 import { jsPublishOnConnection, percentile } from './workloads.ts';
 
 const argv = yargs(hideBin(process.argv))
@@ -49,23 +50,6 @@ function start(command: 'hub' | 'leaf', args: string[]): ChildProcess {
   });
   children.add(child);
   return child;
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 600_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** VmRSS and its anonymous and file-backed parts (the LMDB map's touched pages are file-backed), in MB. */
-function rssMb(pid: number | undefined): { total: number; anon: number; file: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
-  return { total: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
 }
 
 async function hubCursor(httpPort: number): Promise<number> {
