@@ -82,6 +82,20 @@ export class QuarantiningStore implements StreamStore {
     return undefined;
   }
 
+  loadRange(fromSeq: number, maxMsgs: number, maxBytes: number): StoredMessage[] {
+    let from = fromSeq;
+    for (let skips = 0; skips < DAMAGED_SKIPS_PER_READ_MAX; skips++) {
+      try {
+        return this.#inner.loadRange(from, maxMsgs, maxBytes);
+      } catch (err) {
+        const seq = this.#damagedSeq(err);
+        if (seq === undefined || seq < from) return [];
+        from = seq + 1;
+      }
+    }
+    return [];
+  }
+
   loadLast(filter: SubjectFilter): StoredMessage | undefined {
     try {
       return this.#inner.loadLast(filter);

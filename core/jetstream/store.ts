@@ -135,6 +135,14 @@ export interface StreamStore {
   load(seq: number): StoredMessage | undefined;
   /** The first message with seq >= fromSeq whose subject matches the filter. */
   loadNext(filter: SubjectFilter, fromSeq: number): StoredMessage | undefined;
+  /**
+   * Live messages with seq >= fromSeq in ascending order (removed sequences skipped), at most
+   * `maxMsgs`, stopping before the message that would take the sum of subject (UTF-8), header
+   * and payload bytes past `maxBytes` (the first one is always taken). One sequential read:
+   * what the link sender reads its batches with, where loadNext('>') per message costs a seek each.
+   * A damaged record ends the result before it; when it is the first, throws StoreError `corrupt`.
+   */
+  loadRange(fromSeq: number, maxMsgs: number, maxBytes: number): StoredMessage[];
   /** The newest message whose subject matches the filter (literal or wildcard). */
   loadLast(filter: SubjectFilter): StoredMessage | undefined;
   /**

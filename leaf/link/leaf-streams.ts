@@ -22,7 +22,7 @@
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
 import type { Stream } from '../../core/jetstream/stream.ts';
 import { LINK_NAME_BYTES_MAX } from '../../core/link/codec.ts';
-import { messageBytes, type LinkMessage, type SenderStreams, type StreamKey } from '../../core/link/index.ts';
+import { type LinkMessage, type SenderStreams, type StreamKey } from '../../core/link/index.ts';
 import type { Logger } from '../../core/util/logger.ts';
 
 /** Stream config metadata key: `"false"` keeps the stream off the link (it stays local). */
@@ -105,9 +105,10 @@ export class LeafStreams implements SenderStreams {
   }
 
   /**
-   * Stored messages from `fromSeq` on, ascending, within `maxMsgs` and `maxBytes` (counted with
-   * the link's `messageBytes`; the first message always, however big). Stops at the first hole
-   * after the first message: the sender ends a batch there anyway and sends the hole's gap.
+   * Stored messages from `fromSeq` on, ascending, within `maxMsgs` and `maxBytes` (the store's
+   * `loadRange` counts bytes as the link's `messageBytes` does; the first message always, however
+   * big): one sequential read. Stops at the first hole after the first message: the sender ends a
+   * batch there anyway and sends the hole's gap.
    * The StoredMessage objects are returned as they are (they are LinkMessages: seq, subject,
    * headers, data, timestampNs as bigint; the store hands out copies the caller owns).
    */
@@ -116,33 +117,23 @@ export class LeafStreams implements SenderStreams {
     if (stream === undefined) return [];
     const store = stream.store;
     const lastSeq = store.state().lastSeq;
-    const msgs: LinkMessage[] = [];
-    let bytes = 0;
-    let seq = fromSeq;
     store.damageSeen(); // forget damage met by earlier reads: only this read's counts below
-    while (msgs.length < maxMsgs && seq <= lastSeq) {
-      const message = store.loadNext('>', seq);
-      if (message === undefined) {
-        // The quarantining store gives up after a long run of damaged records: go on after the
-        // last one it met, so such a run becomes one 'corrupt' gap, not a gap over good data.
-        const damage = store.damageSeen();
-        if (msgs.length === 0 && damage?.seq !== undefined && damage.seq >= seq && damage.seq < lastSeq) {
-          seq = damage.seq + 1;
-          continue;
-        }
-        break;
-      }
+    let seq = fromSeq;
+    while (seq <= lastSeq) {
+      const msgs = store.loadRange(seq, maxMsgs, maxBytes);
       if (msgs.length > 0) {
-        const size = messageBytes(message);
-        if (message.seq !== seq || bytes + size > maxBytes) break;
-        bytes += size;
-      } else {
-        bytes = messageBytes(message);
+        let run = 1;
+        while (run < msgs.length && msgs[run]!.seq === msgs[0]!.seq + run) run++;
+        msgs.length = run;
+        return msgs;
       }
-      msgs.push(message);
-      seq = message.seq + 1;
+      // The quarantining store gives up after a long run of damaged records: go on after the
+      // last one it met, so such a run becomes one 'corrupt' gap, not a gap over good data.
+      const damage = store.damageSeen();
+      if (damage?.seq === undefined || damage.seq < seq || damage.seq >= lastSeq) break;
+      seq = damage.seq + 1;
     }
-    return msgs;
+    return [];
   }
 
   /**

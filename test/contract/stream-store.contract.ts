@@ -699,6 +699,17 @@ function checkReads(store: StreamStore, model: ModelStore, where: string): void 
   checkState(store, model, where);
   checkContents(store, model, where);
   const froms = [0, model.first - 1, model.first, model.first + 1, Math.floor((model.first + model.last) / 2), model.last, model.last + 1];
+  const live = model.seqs();
+  for (const from of froms) {
+    if (from < 0) continue;
+    for (const [maxMsgs, maxBytes] of LOAD_RANGE_LIMITS) {
+      assert.deepEqual(
+        store.loadRange(from, maxMsgs, maxBytes).map((message) => message.seq),
+        expectedRange(model, live, from, maxMsgs, maxBytes),
+        `${where}: loadRange(${from}, ${maxMsgs}, ${maxBytes})`,
+      );
+    }
+  }
   for (const filter of FILTERS) {
     const what = `${where}, filter ${JSON.stringify(filter)}`;
     const matching = model.matching(filter);
@@ -715,6 +726,33 @@ function checkReads(store: StreamStore, model: ModelStore, where: string): void 
     }
     assert.deepEqual(sortedEntries(store.subjectCounts(filter)), sortedEntries(counts), `${what}: subjectCounts`);
   }
+}
+
+/** [maxMsgs, maxBytes] pairs for loadRange: message limits, byte limits below, at and above one message. */
+const LOAD_RANGE_LIMITS: readonly (readonly [number, number])[] = [
+  [1, 1 << 20],
+  [3, 1 << 20],
+  [1000, 1 << 20],
+  [1000, 1],
+  [1000, 60],
+  [0, 1 << 20],
+];
+
+/** loadRange's documented answer, from the model. */
+function expectedRange(model: ModelStore, live: readonly number[], from: number, maxMsgs: number, maxBytes: number): number[] {
+  const seqs: number[] = [];
+  let bytes = 0;
+  for (const seq of live) {
+    if (seq < from) continue;
+    if (seqs.length >= maxMsgs) break;
+    const message = model.messages.get(seq)!;
+    const size = Buffer.byteLength(message.subject) + Buffer.byteLength(message.headers ?? '') + Buffer.byteLength(message.data);
+    if (seqs.length > 0 && bytes + size > maxBytes) break;
+    seqs.push(seq);
+    bytes += size;
+    if (bytes >= maxBytes) break;
+  }
+  return seqs;
 }
 
 // ---- model-based property test ----

@@ -34,6 +34,7 @@ import {
 import { assert } from '../../util/assert.ts';
 import { fileStoreMessageBytes } from '../accounting.ts';
 import { planPurge } from '../purge-plan.ts';
+import { RangeCollector } from '../range-collector.ts';
 import { compileFilter, filterMatches, type CompiledFilter } from '../subject-filter.ts';
 import type { CommitParticipant, CommitPipeline, WriteOp } from './commit-pipeline.ts';
 import type { CommittedView } from './read-view.ts';
@@ -252,6 +253,38 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
       if (seq !== undefined && seq < best) best = seq;
     }
     return this.#loadLive(best === Infinity ? undefined : best);
+  }
+
+  loadRange(fromSeq: number, maxMsgs: number, maxBytes: number): StoredMessage[] {
+    this.#checkOpen();
+    const range = new RangeCollector(maxMsgs, maxBytes);
+    const start = Math.max(fromSeq, this.#firstSeq);
+    if (this.#messages === 0 || start > this.#lastSeq || range.isFull) return range.messages;
+    // The disk (as of the committed view) holds the older part, the tail the newer (load()'s order: tail, tombs, disk).
+    let afterDisk = start - 1;
+    for (const { key, value } of this.#view.range(this.#messagesDb, { start: messageKey(this.streamId, start), end: messagesEndKey(this.streamId) })) {
+      const seq = seqOfMessageKey(key);
+      afterDisk = seq;
+      const entry = this.#tailBySeq.get(seq);
+      if (entry !== undefined) {
+        if (!entry.isDead) range.add(decodeMessageRecord(entry.key, Buffer.from(entry.record)));
+      } else if (!this.#tombs.has(seq)) {
+        let message: StoredMessage;
+        try {
+          message = decodeMessageRecord(key, value);
+        } catch (err) {
+          if (range.messages.length > 0) return range.messages; // the next read starts at the damaged one
+          throw err;
+        }
+        range.add(message);
+      }
+      if (range.isFull) return range.messages;
+    }
+    for (const entry of this.#tail) {
+      if (range.isFull) break;
+      if (!entry.isDead && entry.seq > afterDisk) range.add(decodeMessageRecord(entry.key, Buffer.from(entry.record)));
+    }
+    return range.messages;
   }
 
   loadLast(filter: SubjectFilter): StoredMessage | undefined {

@@ -23,6 +23,7 @@ import {
 import { assert } from '../../util/assert.ts';
 import { memoryStoreMessageBytes } from '../accounting.ts';
 import { planPurge } from '../purge-plan.ts';
+import { RangeCollector } from '../range-collector.ts';
 import { compileFilter, filterMatches, type CompiledFilter } from '../subject-filter.ts';
 
 type Entry = {
@@ -152,6 +153,16 @@ export class MemoryStreamStore implements StreamStore {
     this.#checkOpen();
     const seq = this.#nextMatch(compileFilter(filter), Math.max(fromSeq, this.#firstSeq));
     return seq === undefined ? undefined : toStored(this.#entry(seq)!);
+  }
+
+  loadRange(fromSeq: number, maxMsgs: number, maxBytes: number): StoredMessage[] {
+    this.#checkOpen();
+    const range = new RangeCollector(maxMsgs, maxBytes);
+    for (let seq = Math.max(fromSeq, this.#firstSeq); seq <= this.#lastSeq && !range.isFull; seq++) {
+      const entry = this.#entry(seq);
+      if (entry !== undefined) range.add(toStored(entry));
+    }
+    return range.messages;
   }
 
   loadLast(filter: SubjectFilter): StoredMessage | undefined {
