@@ -57,6 +57,8 @@ export class LeafListener {
   readonly #log: Logger;
   /** Every accepted TCP socket until it closes (close() destroys what is left: handshakes, idle HTTP). */
   readonly #sockets = new Set<Socket>();
+  /** `address:port` of each accepted TCP socket, read on accept: a TLS socket its handshake destroyed no longer knows it. */
+  readonly #remotes = new WeakMap<Socket, string>();
   readonly #port: number;
   #tlsFailures = 0;
   #isClosed = false;
@@ -68,6 +70,7 @@ export class LeafListener {
     this.#log = options.log;
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
+      this.#remotes.set(socket, remoteOf(socket));
       socket.once('close', () => this.#sockets.delete(socket));
     });
     server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -138,7 +141,10 @@ export class LeafListener {
   #onTlsFailure(err: Error, socket: TLSSocket): void {
     this.#tlsFailures += 1;
     const code = (err as NodeJS.ErrnoException).code;
-    this.#log.warn({ remote: remoteOf(socket), reason: tlsFailureReason(err, socket), code }, 'leaf TLS handshake failed');
+    // The TCP socket under the TLS one is `_parent` (a Node internal; '?' if that ever changes).
+    const tcp = (socket as TLSSocket & { _parent?: Socket | null })._parent ?? undefined;
+    const remote = (tcp === undefined ? undefined : this.#remotes.get(tcp)) ?? remoteOf(socket);
+    this.#log.warn({ remote, reason: tlsFailureReason(err, socket), code }, 'leaf TLS handshake failed');
   }
 }
 
@@ -155,11 +161,7 @@ function peerOf(request: IncomingMessage): LeafPeer {
 }
 
 function remoteOf(socket: Socket): string {
-  // A socket destroyed by a failed handshake no longer knows its peer; the TCP socket under it does (a Node internal).
-  const under = (socket as Socket & { _parent?: Socket | null })._parent ?? undefined;
-  const address = socket.remoteAddress ?? under?.remoteAddress;
-  const port = socket.remotePort ?? under?.remotePort;
-  return `${address ?? '?'}:${port ?? '?'}`;
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 
 /** One line an operator can act on, for a failed handshake as the hub saw it. */
