@@ -241,7 +241,11 @@ export class LeafLink {
       this.#schedulePump();
     });
     this.#syncedList = this.#syncedListKey();
-    this.#log.info({ urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted }, 'link starting');
+    const tls = this.#options.tls;
+    this.#log.info(
+      { urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted, tls_ca_file: tls?.caFile, tls_cert_file: tls?.certFile },
+      'link starting',
+    );
     this.#conn.start(this.#clock.nowMs());
     this.#drive();
     this.#tickTimer = setInterval(() => this.#onTick(), this.#tickMs);
