@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { createRootLogger } from './logging.ts';
 import {
-  isLinkOptionKey,
+  isLinkConfigKey,
   LINK_OPTION_SPECS,
   LINK_ROLE_KEYS,
   resolveLinkOptions,
@@ -80,7 +80,7 @@ function rawSettings(argv: Record<string, unknown>, role: LinkRole | undefined):
   const server: Record<string, unknown> = {};
   const link: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fromFile)) {
-    if (role !== undefined && isLinkOptionKey(key)) link[key] = value;
+    if (role !== undefined && isLinkConfigKey(key)) link[key] = value;
     else server[key] = value;
   }
   for (const key of Object.keys(SERVER_OPTION_SPECS)) {

@@ -30,7 +30,7 @@ export async function startHub(options: { options: ServerOptions; link: HubLinkO
     } else {
       acceptor = await LeafAcceptor.start({ jetstream, link, hubName: broker.server.serverName, log: log.child({ component: 'link' }) });
       const started = acceptor;
-      broker.monitor?.setLeafz(() => ({ role: 'hub', leafs: started.status() }));
+      broker.monitor?.setLeafz(() => ({ role: 'hub', listener: started.listenerStatus(), leafs: started.status() }));
     }
   } catch (err) {
     await broker.close().catch(() => undefined);

@@ -15,7 +15,11 @@ type LinkGauge = {
   readonly stream?: (row: Row, nowMs: number) => number | undefined;
   /** One value per leaf link (`leaf`). */
   readonly link?: (link: Row) => number | undefined;
+  /** One value for a hub's leaf listener (no labels; /leafz `listener`). */
+  readonly listener?: (listener: Row) => number | undefined;
   readonly role: 'leaf' | 'hub';
+  /** A count since start, exposed as a Prometheus counter (default: a gauge). */
+  readonly isCounter?: boolean;
 };
 
 const num = (row: Row, key: string): number | undefined => (typeof row[key] === 'number' ? row[key] : undefined);
@@ -44,12 +48,22 @@ export const LINK_GAUGES: readonly LinkGauge[] = [
   { role: 'hub', name: 'canopy_hub_stream_gap_messages', help: 'Messages inside recorded gaps of a leaf stream', labels: LEAF_STREAM, stream: (s) => num(s, 'gapMsgs') },
   { role: 'hub', name: 'canopy_hub_stream_incarnation_changes', help: 'Times a leaf stream was re-created (new incarnation)', labels: LEAF_STREAM, stream: (s) => num(s, 'incarnationChanges') },
   { role: 'hub', name: 'canopy_hub_stream_last_batch_seconds', help: 'Seconds since the last batch of a leaf stream', labels: LEAF_STREAM, stream: (s, now) => secondsSince(s, 'lastBatchMs', now) },
+  { role: 'hub', name: 'canopy_hub_leaf_tls', help: 'Whether a leaf\'s current or last link is wss:// (1) or ws:// (0)', labels: ['leaf'], link: (l) => (typeof l['tls'] === 'boolean' ? Number(l['tls']) : undefined) },
+  {
+    role: 'hub',
+    name: 'canopy_hub_link_tls_failures_total',
+    help: 'TLS handshakes on the leaf listener that failed (client certificate missing or not accepted, the hub\'s refused, plain ws on the TLS port, timeouts)',
+    labels: [],
+    listener: (l) => num(l, 'tlsFailures'),
+    isCounter: true,
+  },
 ];
 
 /** Gauge name → samples, from a /leafz document (without a link layer: no samples). */
 export function linkSamples(leafz: Record<string, unknown> | undefined, nowMs: number): Map<string, LinkSample[]> {
   const samples = new Map<string, LinkSample[]>(LINK_GAUGES.map((gauge) => [gauge.name, []]));
   const links: { leaf: string; link: Row; streams: Row[] }[] = [];
+  const listener = leafz?.['role'] === 'hub' && typeof leafz['listener'] === 'object' && leafz['listener'] !== null ? (leafz['listener'] as Row) : undefined;
   if (leafz?.['role'] === 'leaf' && typeof leafz['link'] === 'object' && leafz['link'] !== null) {
     const link = leafz['link'] as Row;
     links.push({ leaf: String(leafz['leaf'] ?? ''), link, streams: Array.isArray(link['streams']) ? (link['streams'] as Row[]) : [] });
@@ -60,6 +74,8 @@ export function linkSamples(leafz: Record<string, unknown> | undefined, nowMs: n
   for (const gauge of LINK_GAUGES) {
     if (gauge.role !== role) continue;
     const out = samples.get(gauge.name)!;
+    const listenerValue = listener === undefined ? undefined : gauge.listener?.(listener);
+    if (listenerValue !== undefined) out.push({ labels: {}, value: listenerValue });
     for (const { leaf, link, streams } of links) {
       const linkValue = gauge.link?.(link);
       if (linkValue !== undefined) out.push({ labels: { leaf }, value: linkValue });

@@ -25,7 +25,7 @@
  * `collect()` from one snapshot per scrape: nothing runs on the message path.
  * The metric list is documented in ./README.md.
  */
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { CONNZ_LIMIT_DEFAULT } from './connz.ts';
 import { MonitorPath, type MonitorContext } from './context.ts';
 import { parseRfc3339Ns } from '../util/time.ts';
@@ -290,19 +290,22 @@ export class MetricsExporter {
         },
       });
     }
-    const sampled = (name: string, gauge: { name: string; help: string; labels: readonly string[] }, samplesOf: (snapshot: MetricsSnapshot) => ReadonlyMap<string, readonly Sample[]>): void => {
-      new Gauge({
-        name,
-        help: gauge.help,
-        labelNames: gauge.labels,
-        registers: [this.registry],
-        collect(this: Gauge<string>) {
+    const sampled = (
+      name: string,
+      gauge: { name: string; help: string; labels: readonly string[]; isCounter?: boolean },
+      samplesOf: (snapshot: MetricsSnapshot) => ReadonlyMap<string, readonly Sample[]>,
+    ): void => {
+      const collectSamples = <M extends { reset(): void }>(write: (metric: M, sample: Sample) => void): ((this: M) => void) =>
+        function collect(this: M) {
           const snapshot = currentSnapshot();
           if (snapshot === undefined) return;
           this.reset();
-          for (const sample of samplesOf(snapshot).get(gauge.name) ?? []) this.set(sample.labels, sample.value);
-        },
-      });
+          for (const sample of samplesOf(snapshot).get(gauge.name) ?? []) write(this, sample);
+        };
+      const configuration = { name, help: gauge.help, labelNames: gauge.labels, registers: [this.registry] };
+      // A count kept by the link layer is a counter: each scrape resets it and adds the current count.
+      if (gauge.isCounter === true) new Counter({ ...configuration, collect: collectSamples<Counter<string>>((metric, sample) => metric.inc(sample.labels, sample.value)) });
+      else new Gauge({ ...configuration, collect: collectSamples<Gauge<string>>((metric, sample) => metric.set(sample.labels, sample.value)) });
     };
     for (const gauge of JETSTREAM_GAUGES) sampled(`${JETSTREAM_METRICS_NAMESPACE}_${gauge.name}`, gauge, (snapshot) => snapshot.jetstream);
     for (const gauge of LINK_GAUGES) sampled(gauge.name, gauge, (snapshot) => snapshot.link);

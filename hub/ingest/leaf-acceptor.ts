@@ -14,10 +14,9 @@
  *   `receiver.durable()` for the keys the turn covered, and the cursor frames go out.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
-import { decodeLeafFrame, encodeFrame, LINK_MESSAGE_BYTES_MAX } from '../../core/link/codec.ts';
+import { decodeLeafFrame, encodeFrame } from '../../core/link/codec.ts';
 import { LinkError } from '../../core/link/errors.ts';
 import {
   HubConnection,
@@ -40,9 +39,9 @@ import { AssertionError, assert } from '../../core/util/assert.ts';
 import { SYSTEM_CLOCK, type Clock } from '../../core/util/clock.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { HubSink, originCursorStateOf, originStreamStateOf, type OriginCursorState, type OriginStreamState, type SinkStats, type SinkTurn } from './hub-sink.ts';
+import { LeafListener, type LeafAuthMethod, type LeafPeer } from './leaf-listener.ts';
 
-/** ws `maxPayload`: the largest link message plus slack for ws' own accounting. */
-export const LEAF_MESSAGE_BYTES_MAX = LINK_MESSAGE_BYTES_MAX + 1024;
+export { LEAF_MESSAGE_BYTES_MAX, type LeafAuthMethod } from './leaf-listener.ts';
 /** The longest interval between two ticks; shorter heartbeats tick at a quarter of theirs. */
 export const LEAF_TICK_MS_MAX = 1000;
 /**
@@ -107,6 +106,10 @@ export type LeafStatus = {
   readonly since: number | undefined;
   /** Address of the current or last connection. */
   readonly remote: string | undefined;
+  /** Whether the current or last connection is wss:// (undefined: not seen since start). */
+  readonly tls: boolean | undefined;
+  /** How the current or last connection authenticated (undefined: not seen since start). */
+  readonly authMethod: LeafAuthMethod | undefined;
   /** Connections after the first one in this process. */
   readonly reconnects: number;
   readonly lastDownReason: string | undefined;
@@ -115,12 +118,25 @@ export type LeafStatus = {
   readonly streams: readonly LeafStreamStatus[];
 };
 
+/** The leaf listener as a whole, for /leafz `listener` and /metrics. */
+export type LeafListenerStatus = {
+  readonly port: number;
+  /** wss:// (leaf_tls). */
+  readonly tls: boolean;
+  /** Client certificates are required and name the leaf (leaf_tls verify). */
+  readonly verify: boolean;
+  /** Failed TLS handshakes since start. */
+  readonly tlsFailures: number;
+};
+
 /** One accepted WebSocket. */
 type Connection = {
   readonly id: number;
   readonly ws: WebSocket;
   readonly hc: HubConnection;
-  readonly remote: string;
+  readonly peer: LeafPeer;
+  /** Set when its hello was accepted. */
+  authMethod: LeafAuthMethod | undefined;
   log: Logger;
   /** Its leaf once up. */
   link: LeafLink | undefined;
@@ -148,6 +164,8 @@ class LeafLink {
   connections = 0;
   sinceMs: number | undefined = undefined;
   remote: string | undefined = undefined;
+  isTls: boolean | undefined = undefined;
+  authMethod: LeafAuthMethod | undefined = undefined;
   lastDownReason: string | undefined = undefined;
   /** Counters of the receivers and sinks replaced so far. */
   statsBefore: LeafLinkStats = emptyStats();
@@ -178,7 +196,7 @@ export class LeafAcceptor {
   readonly #hubName: string;
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #wss: WebSocketServer;
+  readonly #listener: LeafListener;
   readonly #connections = new Map<number, Connection>();
   readonly #links = new Map<string, LeafLink>();
   readonly #tokenDigests = new Map<string, Buffer>();
@@ -187,18 +205,15 @@ export class LeafAcceptor {
   #connectionIds = 0;
   #isFlushScheduled = false;
   #isClosed = false;
-  #port: number;
 
-  private constructor(options: LeafAcceptorOptions, wss: WebSocketServer, port: number) {
+  private constructor(options: LeafAcceptorOptions, listener: LeafListener) {
     this.#js = options.jetstream;
     this.#options = options.link;
     this.#hubName = linkNameOf(options.hubName);
     this.#log = options.log;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
-    this.#wss = wss;
-    this.#port = port;
+    this.#listener = listener;
     for (const [leaf, token] of options.link.tokens) this.#tokenDigests.set(leaf, digestOf(token));
-    wss.on('connection', (ws, request) => this.#onConnection(ws, request));
     const tickMs = Math.max(1, Math.min(LEAF_TICK_MS_MAX, Math.floor(options.link.heartbeatMs / 4)));
     this.#timer = setInterval(() => this.#onTick(), tickMs);
     this.#timer.unref();
@@ -208,26 +223,31 @@ export class LeafAcceptor {
   static async start(options: LeafAcceptorOptions): Promise<LeafAcceptor> {
     const { link, log } = options;
     assert(link.port !== undefined, 'the leaf listener is off (leaf_port 0)');
-    const wss = new WebSocketServer({ host: link.host, port: link.port, maxPayload: LEAF_MESSAGE_BYTES_MAX, perMessageDeflate: false, clientTracking: false });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      wss.once('error', onError);
-      wss.once('listening', () => {
-        wss.off('error', onError);
-        resolve();
-      });
-    });
-    wss.on('error', (err) => log.error({ err }, 'leaf listener failed'));
-    const address = wss.address();
-    const port = typeof address === 'object' && address !== null ? address.port : link.port;
-    if (link.tokens.size === 0) log.warn({}, 'no leaf tokens configured: any client can connect as any leaf (use leaf_tokens)');
-    log.info({ host: link.host, port, heartbeat_ms: link.heartbeatMs, leaves_with_tokens: link.tokens.size }, 'listening for leaf connections');
-    return new LeafAcceptor(options, wss, port);
+    let acceptor: LeafAcceptor | undefined;
+    // A leaf that connects in the moment between listen and the constructor is dropped (it retries).
+    const onConnection = (ws: WebSocket, peer: LeafPeer): void => (acceptor === undefined ? ws.terminate() : acceptor.#onConnection(ws, peer));
+    const listener = await LeafListener.start({ link, log, onConnection });
+    acceptor = new LeafAcceptor(options, listener);
+    const tls = link.tls;
+    const isVerified = tls?.isClientCertRequired === true;
+    if (link.tokens.size === 0 && !isVerified) log.warn({}, 'no leaf tokens configured: any client can connect as any leaf (use leaf_tokens or leaf_tls verify)');
+    if (tls?.caFile !== undefined && !isVerified) log.warn({ ca_file: tls.caFile }, 'leaf_tls ca_file is set but verify is off: leaves are not asked for client certificates');
+    log.info(
+      { host: link.host, port: listener.port, tls: tls !== undefined, verify: isVerified, cert_file: tls?.certFile, heartbeat_ms: link.heartbeatMs, leaves_with_tokens: link.tokens.size },
+      'listening for leaf connections',
+    );
+    return acceptor;
   }
 
   /** The port leaves connect to. */
   get port(): number {
-    return this.#port;
+    return this.#listener.port;
+  }
+
+  /** The listener as a whole: its port, TLS settings and failed TLS handshakes. */
+  listenerStatus(): LeafListenerStatus {
+    const tls = this.#options.tls;
+    return { port: this.#listener.port, tls: tls !== undefined, verify: tls?.isClientCertRequired === true, tlsFailures: this.#listener.tlsFailures };
   }
 
   /** Stops listening, closes every leaf connection (error 'shutdown') and stops the timer. */
@@ -241,7 +261,7 @@ export class LeafAcceptor {
     this.#isClosed = true;
     clearInterval(this.#timer);
     await Promise.all(closing);
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    await this.#listener.close();
     this.#log.info({}, 'leaf listener closed');
   }
 
@@ -256,24 +276,31 @@ export class LeafAcceptor {
 
   // ---------------------------------------------------------------- connections
 
-  #onConnection(ws: WebSocket, request: IncomingMessage): void {
+  #onConnection(ws: WebSocket, peer: LeafPeer): void {
     if (this.#isClosed) {
       ws.terminate();
       return;
     }
     const id = ++this.#connectionIds;
-    const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
-    const log = this.#log.child({ link: id, remote });
-    const hc = new HubConnection({
-      hub: this.#hubName,
-      windowBytes: LINK_WINDOW_BYTES_DEFAULT,
-      compression: true,
-      authorize: (hello) => this.#authorize(hello, log),
-      heartbeatMs: this.#options.heartbeatMs,
-      connection: id,
-      nowMs: this.#clock.nowMs(),
-    });
-    const conn: Connection = { id, ws, hc, remote, log, link: undefined };
+    const log = this.#log.child({ link: id, remote: peer.remote });
+    const conn: Connection = {
+      id,
+      ws,
+      // authorize runs inside receive(), after `conn` is assigned: the closure may use it.
+      hc: new HubConnection({
+        hub: this.#hubName,
+        windowBytes: LINK_WINDOW_BYTES_DEFAULT,
+        compression: true,
+        authorize: (hello) => this.#authorize(conn, hello),
+        heartbeatMs: this.#options.heartbeatMs,
+        connection: id,
+        nowMs: this.#clock.nowMs(),
+      }),
+      peer,
+      authMethod: undefined,
+      log,
+      link: undefined,
+    };
     this.#connections.set(id, conn);
     ws.on('message', (data, isBinary) => this.#onMessage(conn, data, isBinary));
     ws.on('close', (code) => this.#onSocketClosed(conn, `peer closed (${code})`));
@@ -281,17 +308,35 @@ export class LeafAcceptor {
     log.debug({}, 'leaf connection accepted');
   }
 
-  #authorize(hello: HelloFrame, log: Logger): string | undefined {
+  /**
+   * The hello's leaf name against the connection's credential (README "Authorization"): a
+   * client certificate the TLS handshake verified is the credential when there is one (its
+   * subject CN must be the leaf name; no token is asked for, as nats-server's verify_and_map
+   * needs no password); otherwise the leaf's token when the hub has tokens; otherwise none.
+   * The identity comes from the handshake, before the hello: the check stays synchronous.
+   */
+  #authorize(conn: Connection, hello: HelloFrame): string | undefined {
+    const { peer } = conn;
     let refusal: string | undefined;
+    let method: LeafAuthMethod = 'none';
     if (!isValidLeafName(hello.leaf)) {
       refusal = `leaf name ${JSON.stringify(clip(hello.leaf, 80))} must be 1 to ${LEAF_NAME_LENGTH_MAX} letters, digits, "-" or "_"`;
+    } else if (peer.hasVerifiedCert) {
+      method = 'cert';
+      if (peer.certName === undefined) refusal = 'the client certificate has no single subject CN to name a leaf';
+      else if (peer.certName !== hello.leaf) refusal = `the client certificate is for leaf ${JSON.stringify(clip(peer.certName, 80))}, not ${JSON.stringify(hello.leaf)}`;
     } else if (this.#tokenDigests.size > 0) {
+      method = 'token';
       const expected = this.#tokenDigests.get(hello.leaf);
       // Compared as digests in constant time; the text does not say whether the name or the token was wrong.
       if (expected === undefined || hello.token === undefined || !timingSafeEqual(expected, digestOf(hello.token))) refusal = 'unknown leaf or wrong token';
     }
-    if (refusal !== undefined) log.warn({ leaf: clip(hello.leaf, 80), reason: refusal }, 'leaf refused');
-    return refusal;
+    if (refusal !== undefined) {
+      conn.log.warn({ leaf: clip(hello.leaf, 80), auth: method, reason: refusal }, 'leaf refused');
+      return refusal;
+    }
+    conn.authMethod = method;
+    return undefined;
   }
 
   #onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
@@ -380,7 +425,9 @@ export class LeafAcceptor {
     link.current = conn;
     link.connections += 1;
     link.sinceMs = this.#clock.nowMs();
-    link.remote = conn.remote;
+    link.remote = conn.peer.remote;
+    link.isTls = conn.peer.isTls;
+    link.authMethod = conn.authMethod;
     link.sink.revalidate();
     if (link.sink.isStale && link.flushesInFlight > 0) {
       // The stale sink's last writes are not settled yet: hold this connection's frames until they are (#settled).
@@ -390,7 +437,7 @@ export class LeafAcceptor {
       link.receiver.connected();
     }
     conn.log.info(
-      { remote: conn.remote, version: session.version, heartbeat_ms: session.heartbeatMs, compression: session.compression, reconnects: link.connections - 1 },
+      { remote: conn.peer.remote, tls: conn.peer.isTls, auth: conn.authMethod, version: session.version, heartbeat_ms: session.heartbeatMs, compression: session.compression, reconnects: link.connections - 1 },
       'leaf link up',
     );
   }
@@ -669,6 +716,8 @@ export class LeafAcceptor {
       connected: link?.current !== undefined,
       since: link?.sinceMs,
       remote: link?.remote,
+      tls: link?.isTls,
+      authMethod: link?.authMethod,
       reconnects: Math.max(0, (link?.connections ?? 0) - 1),
       lastDownReason: link?.lastDownReason,
       stats: link?.stats() ?? emptyStats(),

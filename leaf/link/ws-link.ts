@@ -59,6 +59,7 @@ import type { Logger } from '../../core/util/logger.ts';
 import { SeededPrng, type Prng } from '../../core/util/prng.ts';
 import { nowNs } from '../../core/util/time.ts';
 import type { HubRetention, StreamRetentionStatus } from './hub-retention.ts';
+import { dialFailureOf, tlsDialOptions } from './hub-tls.ts';
 import { LeafStreams } from './leaf-streams.ts';
 
 /** The longest tick: pings and timeouts are checked at least this often (README "Leaf transport": ~1 s). */
@@ -159,7 +160,18 @@ export type LeafLinkStatus = {
 type StallTracker = { incarnation: string; ackedSeq: number | undefined; sinceMs: number; isStalled: boolean };
 
 /** One transport: a WebSocket and the connection number the machine gave it. */
-type Transport = { readonly connection: number; readonly url: string; readonly ws: WebSocket; error: string | undefined; closeTimer: NodeJS.Timeout | undefined };
+type Transport = {
+  readonly connection: number;
+  readonly url: string;
+  readonly ws: WebSocket;
+  /** Why the socket failed, when it did (ws emits 'error' before 'close'). */
+  error: string | undefined;
+  /** The TLS error code when that failure was TLS's (hub-tls.ts). */
+  tlsCode: string | undefined;
+  /** The WebSocket opened (errors after that are not dial failures). */
+  hasOpened: boolean;
+  closeTimer: NodeJS.Timeout | undefined;
+};
 
 /** A random seed for the reconnect jitter (two leaves restarted together must not dial in step). */
 function randomSeed(): number {
@@ -194,6 +206,8 @@ export class LeafLink {
   #upAtMs = 0;
   #lastUrl: string | undefined = undefined;
   #failuresSinceUp = 0;
+  /** The reason of the last failed connect, so a new reason is logged at warn again. */
+  #lastFailureReason: string | undefined = undefined;
   #lastHousekeepingMs = 0;
   #isStarted = false;
   #isStopped = false;
@@ -235,7 +249,11 @@ export class LeafLink {
       this.#schedulePump();
     });
     this.#syncedList = this.#syncedListKey();
-    this.#log.info({ urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted }, 'link starting');
+    const tls = this.#options.tls;
+    this.#log.info(
+      { urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted, tls_ca_file: tls?.caFile, tls_cert_file: tls?.certFile },
+      'link starting',
+    );
     this.#conn.start(this.#clock.nowMs());
     this.#drive();
     this.#tickTimer = setInterval(() => this.#onTick(), this.#tickMs);
@@ -342,7 +360,7 @@ export class LeafLink {
         return;
       case 'close': {
         const transport = this.#transports.get(action.connection);
-        if (action.connection !== this.#upConnection && action.reason !== 'stopped') this.#logConnectFailure(transport?.url, action.reason);
+        if (action.connection !== this.#upConnection && action.reason !== 'stopped') this.#logConnectFailure(transport?.url, action.reason, undefined);
         if (transport !== undefined) this.#closeTransport(transport, action.reason);
         return;
       }
@@ -358,6 +376,7 @@ export class LeafLink {
     this.#upConnection = connection;
     this.#upAtMs = nowMs;
     this.#failuresSinceUp = 0;
+    this.#lastFailureReason = undefined;
     for (const tracker of this.#stalls.values()) this.#resetStall(tracker, tracker.ackedSeq, nowMs);
     this.#log.info(
       { hub_name: session.peer, version: session.version, url: this.#transports.get(connection)?.url, heartbeat_ms: session.heartbeatMs, compression: session.compression, window_bytes: session.peerWindowBytes },
@@ -378,13 +397,21 @@ export class LeafLink {
     this.#log.info({ reason, up_for_ms: Math.round(upForMs), retry_in_ms: retryAtMs === undefined ? undefined : Math.max(0, Math.round(retryAtMs - this.#clock.nowMs())) }, 'link down');
   }
 
-  /** A dial or handshake that did not come up: warn on the first of a series, then debug (status() has the count). */
-  #logConnectFailure(url: string | undefined, reason: string): void {
+  /**
+   * A dial or handshake that did not come up: logged at warn on the first of a series and
+   * whenever the reason changes, else at debug (status() has the count). A TLS failure (the
+   * hub's certificate refused, the hub refusing ours) is an error: it does not heal by
+   * itself. Either way the connection machine backs off and dials again.
+   */
+  #logConnectFailure(url: string | undefined, reason: string, tlsCode: string | undefined): void {
     this.#failuresSinceUp += 1;
+    const isNew = this.#failuresSinceUp === 1 || reason !== this.#lastFailureReason;
+    this.#lastFailureReason = reason;
     const retryAtMs = this.#conn.retryAtMs;
-    const fields = { url, reason, attempt: this.#failuresSinceUp, retry_in_ms: retryAtMs === undefined ? undefined : Math.max(0, Math.round(retryAtMs - this.#clock.nowMs())) };
-    if (this.#failuresSinceUp === 1) this.#log.warn(fields, 'link connect failed; retrying (further failures at debug until the link is up)');
-    else this.#log.debug(fields, 'link connect failed');
+    const fields = { url, reason, tls_code: tlsCode, attempt: this.#failuresSinceUp, retry_in_ms: retryAtMs === undefined ? undefined : Math.max(0, Math.round(retryAtMs - this.#clock.nowMs())) };
+    if (!isNew) this.#log.debug(fields, tlsCode === undefined ? 'link connect failed' : 'link TLS handshake failed');
+    else if (tlsCode !== undefined) this.#log.error(fields, 'link TLS handshake failed; retrying (the same failure again at debug until the link is up)');
+    else this.#log.warn(fields, 'link connect failed; retrying (the same failure again at debug until the link is up)');
   }
 
   // ---------------------------------------------------------------- transport
@@ -394,26 +421,29 @@ export class LeafLink {
     this.#log.debug({ url, connection }, 'link dialing');
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, { maxPayload: LINK_MESSAGE_BYTES_MAX, perMessageDeflate: false });
+      ws = new WebSocket(url, { maxPayload: LINK_MESSAGE_BYTES_MAX, perMessageDeflate: false, ...tlsDialOptions(url, this.#options.tls) });
     } catch (err) {
       // A URL ws rejects (checked at config time, so unexpected): count it as a failed dial.
       queueMicrotask(() => {
         this.#conn.closed(connection, this.#clock.nowMs(), `dial failed: ${(err as Error).message}`);
-        this.#logConnectFailure(url, (err as Error).message);
+        this.#logConnectFailure(url, (err as Error).message, undefined);
         this.#drive();
       });
       return;
     }
-    const transport: Transport = { connection, url, ws, error: undefined, closeTimer: undefined };
+    const transport: Transport = { connection, url, ws, error: undefined, tlsCode: undefined, hasOpened: false, closeTimer: undefined };
     this.#transports.set(connection, transport);
     ws.on('open', () => {
+      transport.hasOpened = true;
       this.#conn.opened(connection, this.#clock.nowMs());
       this.#drive();
     });
     ws.on('message', (data, isBinary) => this.#onMessage(transport, data, isBinary));
     ws.on('error', (err) => {
       // ws emits 'close' after 'error': the close carries this reason to the machine.
-      transport.error = err.message;
+      const failure = transport.hasOpened ? { reason: err.message, tlsCode: undefined } : dialFailureOf(url, err);
+      transport.error = failure.reason;
+      transport.tlsCode = failure.tlsCode;
       this.#log.debug({ url, connection, err }, 'link socket error');
     });
     ws.on('close', (code, reason) => this.#onSocketClose(transport, code, reason.toString('utf8')));
@@ -427,7 +457,7 @@ export class LeafLink {
     const why = transport.error ?? (reason === '' ? `hub closed the connection (${code})` : `hub closed the connection (${code} ${reason})`);
     const wasUp = transport.connection === this.#upConnection;
     this.#conn.closed(transport.connection, this.#clock.nowMs(), why);
-    if (!wasUp) this.#logConnectFailure(transport.url, why);
+    if (!wasUp) this.#logConnectFailure(transport.url, why, transport.tlsCode);
     this.#drive();
   }
 

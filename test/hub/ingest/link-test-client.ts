@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { decodeHubFrame, encodeFrame } from '../../../core/link/codec.ts';
 import type { HubFrame, LeafFrame, LinkMessage, StreamKey } from '../../../core/link/index.ts';
 import { resolveLinkOptions, type HubLinkOptions } from '../../../core/server/link-options.ts';
@@ -16,7 +16,7 @@ import { startHub, type Hub } from '../../../hub/main.ts';
 
 export type TestHub = {
   readonly hub: Hub;
-  /** ws://127.0.0.1:<leaf port> */
+  /** ws://127.0.0.1:<leaf port> (wss:// with `tls`) */
   readonly linkUrl: string;
   /** nats://127.0.0.1:<client port> */
   readonly natsUrl: string;
@@ -32,6 +32,8 @@ export type TestHubConfig = {
   /** link_heartbeat, e.g. '200ms'. */
   readonly heartbeat?: string;
   readonly log?: Logger;
+  /** The `leaf_tls` block (cert_file, key_file, ca_file, verify): the listener serves wss://. */
+  readonly tls?: Readonly<Record<string, unknown>>;
 };
 
 export async function startTestHub(config: TestHubConfig = {}): Promise<TestHub> {
@@ -43,11 +45,12 @@ export async function startTestHub(config: TestHubConfig = {}): Promise<TestHub>
     leaf_host: '127.0.0.1',
     ...(config.tokens === undefined ? {} : { leaf_tokens: config.tokens }),
     ...(config.heartbeat === undefined ? {} : { link_heartbeat: config.heartbeat }),
+    ...(config.tls === undefined ? {} : { leaf_tls: config.tls }),
   }) as HubLinkOptions;
   const hub = await startHub({ options, link, log: config.log ?? silentLogger });
   return {
     hub,
-    linkUrl: `ws://127.0.0.1:${hub.acceptor!.port}`,
+    linkUrl: `${config.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${hub.acceptor!.port}`,
     natsUrl: `nats://127.0.0.1:${hub.broker.server.addresses.port}`,
     storeDir,
     close: async () => {
@@ -115,8 +118,9 @@ export class LinkTestClient {
     ws.on('error', () => undefined); // the close event reports it
   }
 
-  static async open(url: string): Promise<LinkTestClient> {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+  /** `tls`: socket options for wss:// (ca, cert, key). */
+  static async open(url: string, tls: ClientOptions = {}): Promise<LinkTestClient> {
+    const ws = new WebSocket(url, { ...tls, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -125,8 +129,12 @@ export class LinkTestClient {
   }
 
   /** Opens a connection and says hello; resolves with the welcome (throws on anything else). */
-  static async connect(url: string, leaf: string, options: { token?: string; heartbeatMs?: number; compression?: boolean; keepAliveMs?: number } = {}): Promise<LinkTestClient> {
-    const client = await LinkTestClient.open(url);
+  static async connect(
+    url: string,
+    leaf: string,
+    options: { token?: string; heartbeatMs?: number; compression?: boolean; keepAliveMs?: number; tls?: ClientOptions } = {},
+  ): Promise<LinkTestClient> {
+    const client = await LinkTestClient.open(url, options.tls);
     const welcome = await client.hello(leaf, options);
     if (welcome.t !== 'welcome') throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
     if (options.keepAliveMs !== 0) client.keepAlive(options.keepAliveMs ?? 500);
