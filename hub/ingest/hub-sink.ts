@@ -137,6 +137,14 @@ const EMPTY_CURSOR_STATE: OriginCursorState = { cursor: 0, gaps: [], gapCount: 0
  *   `Nats-Rollup` would purge the hub stream.
  */
 export function mergeHeaders(leaf: string, key: StreamKey, msg: LinkMessage): Buffer {
+  if (msg.headers === undefined || msg.headers.length === 0) {
+    // The common case, one string and one encode (the same bytes encodeHeaders makes from the entries below).
+    return Buffer.from(
+      `NATS/1.0\r\n${OriginHeader.leaf}: ${leaf}\r\n${OriginHeader.stream}: ${key.stream}\r\n${OriginHeader.incarnation}: ${key.incarnation}\r\n` +
+        `${OriginHeader.seq}: ${msg.seq}\r\n${OriginHeader.time}: ${msg.timestampNs}\r\n\r\n`,
+      'utf8',
+    );
+  }
   const entries: [string, string][] = [
     [OriginHeader.leaf, leaf],
     [OriginHeader.stream, key.stream],
