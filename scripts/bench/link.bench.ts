@@ -22,7 +22,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { freePort } from '../../test/helpers/processes.ts';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.ts';
-import { rssMb, waitFor } from './server-processes.ts';
+import { createMemoryCgroup } from './memory-cgroup.ts';
+import { mappedFileRssMb, peakRssMb, rssMb, waitFor } from './server-processes.ts';
 import { jsPublishOnConnection, percentile } from './workloads.ts';
 
 const argv = yargs(hideBin(process.argv))
@@ -30,6 +31,7 @@ const argv = yargs(hideBin(process.argv))
   .option('rate', { type: 'number', default: 2000, describe: 'steady-state msg/s' })
   .option('seconds', { type: 'number', default: 10, describe: 'steady-state duration' })
   .option('size', { type: 'number', default: 128, describe: 'payload bytes' })
+  .option('leaf-memory-mb', { type: 'number', default: 96, describe: 'run the leaf in a memory cgroup with this limit (root; 0 = no limit)' })
   .option('node-args', { type: 'string', default: '', describe: 'extra node flags for the leaf and hub, e.g. "--cpu-prof --cpu-prof-dir=prof"' })
   .strict()
   .parseSync();
@@ -39,15 +41,24 @@ const LEAF = 'bench-leaf';
 const TOKEN = 'bench-token';
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
+const leafGroup = argv.leafMemoryMb > 0 ? createMemoryCgroup(`canopy-bench-leaf-${process.pid}`, argv.leafMemoryMb * 1024 * 1024) : undefined;
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
+  leafGroup?.remove();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * The leaf runs with `npm start`'s edge flag (a 1 MB young generation: a gateway's memory), the
+ * hub with node's defaults (a cloud node: its young generation may grow, so it collects less often).
+ */
+const NODE_FLAGS: Record<'hub' | 'leaf', readonly string[]> = { leaf: ['--max-semi-space-size=1'], hub: [] };
+
 function start(command: 'hub' | 'leaf', args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', ...argv.nodeArgs.split(' ').filter((arg) => arg !== ''), 'dist/canopy.mjs', command, '-a', '127.0.0.1', '--websocket_port', '0', '--log_level', 'warn', ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const nodeArgs = [...NODE_FLAGS[command], ...argv.nodeArgs.split(' ').filter((arg) => arg !== ''), 'dist/canopy.mjs', command, '-a', '127.0.0.1', '--websocket_port', '0', '--log_level', 'warn', ...args];
+  // In the cgroup from its first page: a shell enters the group, then execs node (same pid).
+  const [file, fileArgs] = command === 'leaf' && leafGroup !== undefined ? ['sh', ['-c', `${leafGroup.enterCommand} "$0" "$@"`, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const child = spawn(file, fileArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
   children.add(child);
   return child;
 }
@@ -69,7 +80,7 @@ await (await jetstreamManager(leafNc)).streams.add({ name: STREAM, subjects: ['b
 const fillStarted = Date.now();
 await jsPublishOnConnection({ nc: leafNc, subject: 'bench.sensor', msgs: argv.msgs, sizeBytes: argv.size, maxPending: 256, isLean: true });
 const fillSeconds = (Date.now() - fillStarted) / 1000;
-const leafRssBacklog = rssMb(leaf.pid);
+const leafRssBacklog = { ...rssMb(leaf.pid), lmdbMap: mappedFileRssMb(leaf.pid, 'data.mdb') };
 const hubArgs = ['-p', String(hubPort), '-m', String(hubHttp), '--store_dir', join(dir, 'hub'), '--leaf_port', String(linkPort), '--leaf_host', '127.0.0.1', '--leaf_tokens', `${LEAF}=${TOKEN}`];
 start('hub', hubArgs);
 const firstAt = await waitFor('the first cursor', async () => ((await hubCursor(hubHttp)) > 0 ? Date.now() : undefined));
@@ -77,6 +88,7 @@ const firstCursor = await hubCursor(hubHttp);
 const doneAt = await waitFor('the last cursor', async () => ((await hubCursor(hubHttp)) >= argv.msgs ? Date.now() : undefined));
 const drainRate = (argv.msgs - firstCursor) / ((doneAt - firstAt) / 1000);
 const wireOverhead = proxy.stats.bytesUp / (argv.msgs * argv.size) - 1;
+const leafPeakRss = peakRssMb(leaf.pid);
 
 // 2. Steady state at --rate.
 const hubNc = await connect({ servers: `127.0.0.1:${hubPort}`, reconnect: false });
@@ -109,7 +121,13 @@ console.log('| --- | --- | --- |');
 console.log(`| leaf fill (lean async publish, 256 outstanding) | ${Math.round(argv.msgs / fillSeconds).toLocaleString('en-US')} msg/s | |`);
 console.log(
   `| leaf RSS with ${argv.msgs.toLocaleString('en-US')} messages of backlog | ${leafRssBacklog.total.toFixed(1)} MB ` +
-    `(anonymous ${leafRssBacklog.anon.toFixed(1)}, file-backed ${leafRssBacklog.file.toFixed(1)}) | ≤ 96 MB |`,
+    `(anonymous ${leafRssBacklog.anon.toFixed(1)}; file-backed ${leafRssBacklog.file.toFixed(1)}, of which LMDB map pages ${leafRssBacklog.lmdbMap.toFixed(1)}) | ≤ 96 MB |`,
+);
+console.log(`| leaf peak RSS through fill and drain (VmHWM) | ${leafPeakRss.toFixed(1)} MB | |`);
+console.log(
+  leafGroup === undefined
+    ? `| leaf memory cgroup | not run (${argv.leafMemoryMb > 0 ? 'no writable memory cgroup here: needs root' : '--leaf-memory-mb 0'}) | |`
+    : `| leaf in a ${argv.leafMemoryMb} MB memory cgroup (anonymous + page cache charged to it) | peak ${(leafGroup.peakBytes() / 1048576).toFixed(1)} MB, OOM kills ${leafGroup.oomKills()} | 0 OOM kills |`,
 );
 console.log(`| catch-up drain into the hub | ${Math.round(drainRate).toLocaleString('en-US')} msg/s | ≥ 150,000 msg/s |`);
 console.log(`| wire overhead over payload bytes (compression off) | ${(wireOverhead * 100).toFixed(1)} % | ≤ 15 % |`);

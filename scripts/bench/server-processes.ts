@@ -59,3 +59,20 @@ export function rssMb(pid: number | undefined): { total: number; anon: number; f
   const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
   return { total: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
 }
+
+/** Resident MB of the mappings of files whose path ends with `suffix` (e.g. the LMDB map, `data.mdb`). */
+export function mappedFileRssMb(pid: number | undefined, suffix: string): number {
+  let kb = 0;
+  let isMatch = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ /.test(line);
+    if (mapping) isMatch = line.trimEnd().endsWith(suffix);
+    else if (isMatch && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kb / 1024;
+}
+
+/** The process's peak resident set so far (VmHWM), MB. */
+export function peakRssMb(pid: number | undefined): number {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
