@@ -14,7 +14,7 @@ import { silentLogger } from '../../core/util/logger.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePort } from '../helpers/processes.ts';
 import { FakeHub } from './link/fake-hub.ts';
-import { recordingLogger } from './link/helpers.ts';
+import { recordingLogger } from '../helpers/recording-logger.ts';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-leaf-cli-'));

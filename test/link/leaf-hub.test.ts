@@ -6,64 +6,25 @@
  * sequences 1..n in order, each once, with the same subjects (prefixed), headers and payloads.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { test, type TestContext } from 'node:test';
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { silentLogger } from '../../core/util/logger.ts';
 import { startHub } from '../../hub/main.ts';
 import { seededRandom } from '../helpers/canopy-server.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { leafz, startWorld as startEmptyWorld, WORLD_LEAF as LEAF, worldHubLink, worldServerOptions as serverOptions, type World } from '../helpers/leaf-hub-world.ts';
+import {
+  checkHubEquals,
+  leafz,
+  ORDERS as STREAM,
+  publishOrders as publish,
+  startOrdersWorld as startWorld,
+  WORLD_LEAF as LEAF,
+  worldHubLink,
+  worldServerOptions as serverOptions,
+} from '../helpers/leaf-hub-world.ts';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-const STREAM = 'ORDERS';
-
-async function startWorld(t: TestContext): Promise<World> {
-  const world = await startEmptyWorld(t);
-  await world.leafJsm.streams.add({ name: STREAM, subjects: ['orders.>'], storage: StorageType.File });
-  return world;
-}
-
-function payloadOf(i: number): Uint8Array {
-  return new TextEncoder().encode(`order ${i} ${'x'.repeat(i % 50)}`);
-}
-
-/** Publishes messages from..to (every 10th with a header), at most `perSecond`, and waits for every PubAck. */
-async function publish(nc: NatsConnection, from: number, to: number, perSecond = Number.POSITIVE_INFINITY): Promise<void> {
-  const js = jetstream(nc);
-  const pending: Promise<unknown>[] = [];
-  const startedAt = Date.now();
-  for (let i = from; i <= to; i++) {
-    const h = i % 10 === 0 ? headers() : undefined;
-    h?.set('Order-Kind', `k${i}`);
-    pending.push(js.publish(`orders.${i % 3}`, payloadOf(i), h === undefined ? {} : { headers: h }));
-    if (pending.length >= 50) {
-      await Promise.all(pending.splice(0));
-      const aheadMs = startedAt + ((i - from + 1) / perSecond) * 1000 - Date.now();
-      if (aheadMs > 0) await new Promise((resolve) => setTimeout(resolve, aheadMs));
-    }
-  }
-  await Promise.all(pending);
-}
-
-/** The hub stream equals the leaf's messages 1..n: subjects prefixed, origin headers, payloads, order, no duplicates. */
-async function checkHubEquals(world: World, n: number): Promise<void> {
-  await eventually(async () => {
-    const info = await world.hubJsm.streams.info(STREAM);
-    assert.equal(info.state.messages, n, `hub has ${info.state.messages} of ${n}`);
-  }, { timeoutMs: 30_000 });
-  const hashOf = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
-  for (let seq = 1; seq <= n; seq++) {
-    const stored = await world.hubJsm.streams.getMessage(STREAM, { seq });
-    assert.ok(stored !== null, `hub seq ${seq} exists`);
-    assert.equal(stored.header.get('Canopy-Origin-Seq'), String(seq), `hub seq ${seq} is origin seq ${seq}: in order, no duplicate, no gap`);
-    assert.equal(stored.header.get('Canopy-Origin-Leaf'), LEAF);
-    assert.equal(stored.subject, `${LEAF}.orders.${seq % 3}`);
-    assert.equal(hashOf(stored.data), hashOf(payloadOf(seq)), `payload of ${seq}`);
-    if (seq % 10 === 0) assert.equal(stored.header.get('Order-Kind'), `k${seq}`, `original header of ${seq}`);
-  }
-}
 
 /** Messages of the reset run, published at RESET_RUN_RATE per second (about 6 s). */
 const RESET_RUN_MSGS = 6000;

@@ -17,7 +17,8 @@ import { LeafStreams, SYNC_METADATA_KEY } from '../../../leaf/link/leaf-streams.
 import { startTestBroker, type TestBroker } from '../../helpers/broker.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { FakeHub, keyId } from './fake-hub.ts';
-import { recordingLogger, startTestLeaf } from './helpers.ts';
+import { recordingLogger } from '../../helpers/recording-logger.ts';
+import { startTestLeaf } from './helpers.ts';
 
 describe('LeafStreams over a real JetStream', () => {
   let broker: TestBroker;
