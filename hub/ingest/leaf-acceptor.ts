@@ -687,6 +687,7 @@ function emptyStats(): LeafLinkStats {
     msgsDuplicate: 0,
     gaps: 0,
     gapMsgs: 0,
+    filteredMsgs: 0,
     incarnationChanges: 0,
     protocolErrors: 0,
     msgsStored: 0,
