@@ -27,6 +27,7 @@ import { LINK_NAME_BYTES_MAX } from '../link/codec.ts';
 import { GAP_REASON_FILTERED, messageBytes, type LinkMessage, type SenderStreams, type StreamKey } from '../link/index.ts';
 import { assert } from '../util/assert.ts';
 import type { Logger } from '../util/logger.ts';
+import type { DurableSeqs } from './durable-seqs.ts';
 
 /** Gap reasons a JetStream sender sends (GapFrame.reason). */
 export const LinkGapReason = {
@@ -65,6 +66,12 @@ export type JetStreamStreamsOptions = {
    * leaf's name). Undefined: every message, subjects as stored.
    */
   readonly subjectToken?: string;
+  /**
+   * Bounds what the sender sees to what is on disk (durable-seqs.ts): a stream ends at its
+   * durable watermark, and is absent until it has one. Hosts always pass it; without it (unit
+   * tests of the reads) a stream ends at its last sequence, flushed or not.
+   */
+  readonly durable?: DurableSeqs;
 };
 
 /** `SenderStreams` over a JetStream, whole or filtered to one peer's subjects. Stateless: every answer comes from the store now. */
@@ -72,6 +79,7 @@ export class JetStreamStreams implements SenderStreams {
   readonly #jetstream: JetStream;
   readonly #log: Logger;
   readonly #isSynced: (stream: Stream) => boolean;
+  readonly #durable: DurableSeqs | undefined;
   /** `<token>.>` when filtered. */
   readonly #filter: string | undefined;
   /** `<token>.`: what a read strips from each subject. */
@@ -85,6 +93,7 @@ export class JetStreamStreams implements SenderStreams {
     this.#jetstream = options.jetstream;
     this.#log = options.log;
     this.#isSynced = options.isSynced;
+    this.#durable = options.durable;
     this.#filter = token === undefined ? undefined : `${token}.>`;
     this.#prefix = token === undefined ? '' : `${token}.`;
   }
@@ -110,13 +119,17 @@ export class JetStreamStreams implements SenderStreams {
    * was opted out. An empty stream reports first = last + 1 (a new one: 1 and 0), as the sender
    * expects (first > last when empty), whatever the store says for it (0 for a new stream).
    * A filtered view reports the whole stream's sequences: the others' messages are its holes.
+   * With a durable watermark the last sequence is the last one on disk (undefined before the
+   * watermark is known: the stream waits, see durable-seqs.ts).
    */
   state(key: StreamKey): { readonly firstSeq: number; readonly lastSeq: number } | undefined {
     const stream = this.#streamOf(key);
     if (stream === undefined) return undefined;
+    const lastSeq = this.#lastSeqOf(stream);
+    if (lastSeq === undefined) return undefined;
     const state = stream.store.state();
-    if (state.messages === 0) return { firstSeq: state.lastSeq + 1, lastSeq: state.lastSeq };
-    return { firstSeq: state.firstSeq, lastSeq: state.lastSeq };
+    if (state.messages === 0) return { firstSeq: state.lastSeq + 1, lastSeq };
+    return { firstSeq: state.firstSeq, lastSeq };
   }
 
   /**
@@ -131,14 +144,14 @@ export class JetStreamStreams implements SenderStreams {
     if (stream === undefined) return [];
     const store = stream.store;
     const filter = this.#filter ?? '>';
-    const lastSeq = store.state().lastSeq;
+    const lastSeq = this.#lastSeqOf(stream) ?? 0;
     const msgs: LinkMessage[] = [];
     let bytes = 0;
     let seq = fromSeq;
     store.damageSeen(); // forget damage met by earlier reads: only this read's counts below
     while (msgs.length < maxMsgs && seq <= lastSeq) {
       const stored = store.loadNext(filter, seq);
-      if (stored === undefined) {
+      if (stored === undefined || stored.seq > lastSeq) {
         // The quarantining store gives up after a long run of damaged records: go on after the
         // last one it met, so such a run becomes one 'corrupt' gap, not a gap over good data.
         const damage = store.damageSeen();
@@ -209,6 +222,14 @@ export class JetStreamStreams implements SenderStreams {
     if (msgs === 0) return NOTHING_PENDING;
     const bytes = Math.round((state.bytes * msgs) / state.messages);
     return { msgs, bytes, oldestNs: stream.store.loadNext(filter ?? '>', afterSeq + 1)?.timestampNs };
+  }
+
+  /** The last sequence the sender may see: the store's, bounded by the durable watermark. */
+  #lastSeqOf(stream: Stream): number | undefined {
+    const lastSeq = stream.store.state().lastSeq;
+    if (this.#durable === undefined) return lastSeq;
+    const durableSeq = this.#durable.durableSeq(stream);
+    return durableSeq === undefined ? undefined : Math.min(lastSeq, durableSeq);
   }
 
   /** The stream named by `key` if it still is that incarnation and synced. */

@@ -11,6 +11,7 @@
  */
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
 import type { Stream } from '../../core/jetstream/stream.ts';
+import type { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { JetStreamStreams } from '../../core/link-host/jetstream-streams.ts';
 import type { Logger } from '../../core/util/logger.ts';
 
@@ -23,6 +24,6 @@ export function isDownstreamStream(stream: Stream): boolean {
 }
 
 /** The downstream streams as one leaf's sender reads them: only the messages addressed to it, subjects without its name. */
-export function downstreamStreamsOf(options: { readonly jetstream: JetStream; readonly leaf: string; readonly log: Logger }): JetStreamStreams {
-  return new JetStreamStreams({ jetstream: options.jetstream, log: options.log, isSynced: isDownstreamStream, subjectToken: options.leaf });
+export function downstreamStreamsOf(options: { readonly jetstream: JetStream; readonly leaf: string; readonly durable: DurableSeqs; readonly log: Logger }): JetStreamStreams {
+  return new JetStreamStreams({ jetstream: options.jetstream, log: options.log, isSynced: isDownstreamStream, subjectToken: options.leaf, durable: options.durable });
 }

@@ -21,6 +21,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
+import { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { linkStatesByPeer, receivedStreamRows, type ReceivedStreamStatus } from '../../core/link-host/link-states.ts';
 import {
   clipText,
@@ -145,6 +146,8 @@ export class LeafAcceptor {
   readonly #links = new Map<string, LeafLink>();
   readonly #tokenDigests = new Map<string, Buffer>();
   readonly #flusher: TurnFlusher;
+  /** What of each downstream stream is on disk: only that goes down. */
+  readonly #durable: DurableSeqs;
   readonly #timer: NodeJS.Timeout;
   readonly #unsubscribe: () => void;
   #connectionIds = 0;
@@ -163,14 +166,21 @@ export class LeafAcceptor {
     this.#flusher = new TurnFlusher({ storage: options.jetstream.storage, log: options.log, failureMessage: 'storing leaf data failed; the leaves resend after reconnecting' });
     for (const [leaf, token] of options.link.tokens) this.#tokenDigests.set(leaf, digestOf(token));
     wss.on('connection', (ws, request) => this.#onConnection(ws, request));
+    this.#durable = new DurableSeqs({ streams: options.jetstream.streams, onDurable: (stream) => this.#downstreamChanged(stream) });
     // Synchronous inside JetStream's write path: only a downstream stream's name is noted, per connected leaf; the pumps do the work.
     this.#unsubscribe = options.jetstream.onStreamChange((stream) => {
       if (!isDownstreamStream(stream)) return;
-      for (const link of this.#links.values()) if (link.current !== undefined) link.sending.changed(stream.name);
+      this.#durable.changed(stream);
+      this.#downstreamChanged(stream.name);
     });
     const tickMs = Math.max(1, Math.min(LEAF_TICK_MS_MAX, Math.floor(options.link.heartbeatMs / 4)));
     this.#timer = setInterval(() => this.#onTick(), tickMs);
     this.#timer.unref();
+  }
+
+  /** A downstream stream changed (or more of it is on disk): every connected leaf's sender looks again. */
+  #downstreamChanged(stream: string): void {
+    for (const link of this.#links.values()) if (link.current !== undefined) link.sending.changed(stream);
   }
 
   /** Listens on `link.host`:`link.port` (0: a free port) and accepts leaves. */
@@ -424,7 +434,7 @@ export class LeafAcceptor {
           }),
         sending: (self) =>
           new SenderHost({
-            streams: downstreamStreamsOf({ jetstream: js, leaf, log }),
+            streams: downstreamStreamsOf({ jetstream: js, leaf, durable: this.#durable, log }),
             clock,
             log,
             selfKind: 'hub',

@@ -11,6 +11,7 @@
  */
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
 import type { Stream } from '../../core/jetstream/stream.ts';
+import type { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { JetStreamStreams } from '../../core/link-host/jetstream-streams.ts';
 import type { Logger } from '../../core/util/logger.ts';
 
@@ -25,11 +26,13 @@ export function isSyncedStream(stream: Stream): boolean {
 export type LeafStreamsOptions = {
   readonly jetstream: JetStream;
   readonly log: Logger;
+  /** What is on disk (the link host passes it: nothing goes up before it is durable here). */
+  readonly durable?: DurableSeqs;
 };
 
 /** `SenderStreams` over the leaf's local JetStream: every synced stream, whole. */
 export class LeafStreams extends JetStreamStreams {
   constructor(options: LeafStreamsOptions) {
-    super({ jetstream: options.jetstream, log: options.log, isSynced: isSyncedStream });
+    super({ jetstream: options.jetstream, log: options.log, isSynced: isSyncedStream, ...(options.durable === undefined ? {} : { durable: options.durable }) });
   }
 }

@@ -32,6 +32,7 @@
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
+import { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { linkStatesByPeer, receivedStreamRows, type ReceivedStreamStatus } from '../../core/link-host/link-states.ts';
 import { ReceiverHost, TurnFlusher, type ReceiverHostStats } from '../../core/link-host/receiver-host.ts';
 import { LINK_SOCKET_BUFFERED_BYTES_MAX, SenderHost, sentStreamStatus, type SentStreamStatus } from '../../core/link-host/sender-host.ts';
@@ -151,6 +152,8 @@ export class LeafLink {
   readonly #stallMs: number;
   readonly #tickMs: number;
   readonly #conn: LeafConnection;
+  /** What of each stream is on disk: only that goes up. */
+  readonly #durable: DurableSeqs;
   /** Upstream: the leaf's streams to the hub. */
   readonly #sending: SenderHost;
   /** Downstream: the hub's streams to this leaf. */
@@ -187,8 +190,9 @@ export class LeafLink {
       ...(options.backoffBaseMs === undefined ? {} : { backoffBaseMs: options.backoffBaseMs }),
       ...(options.backoffMaxMs === undefined ? {} : { backoffMaxMs: options.backoffMaxMs }),
     });
+    this.#durable = new DurableSeqs({ streams: options.jetstream.streams, onDurable: (stream) => this.#sending.changed(stream) });
     this.#sending = new SenderHost({
-      streams: new LeafStreams({ jetstream: options.jetstream, log: this.#log }),
+      streams: new LeafStreams({ jetstream: options.jetstream, log: this.#log, durable: this.#durable }),
       clock: this.#clock,
       log: this.#log,
       selfKind: 'leaf',
@@ -218,7 +222,10 @@ export class LeafLink {
     if (this.#isStarted) return;
     this.#isStarted = true;
     // Synchronous inside JetStream's write path: only remember the name; the pump does the work.
-    this.#unsubscribe = this.#jetstream.onStreamChange((stream) => this.#sending.changed(stream.name));
+    this.#unsubscribe = this.#jetstream.onStreamChange((stream) => {
+      this.#durable.changed(stream);
+      this.#sending.changed(stream.name);
+    });
     this.#log.info({ urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted }, 'link starting');
     this.#conn.start(this.#clock.nowMs());
     this.#drive();
