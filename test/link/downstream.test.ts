@@ -191,9 +191,13 @@ test('downstream: each leaf gets exactly the messages addressed to it, in order,
   assert.ok(row.cursor >= 58 && row.isCurrent);
   assert.equal(leafStatus.receiver.gaps, 0);
   assert.ok(leafStatus.receiver.filteredMsgs > 0, 'the other messages were skipped as filtered');
-  // /leafz shows the same.
+  // /leafz and /metrics show the same.
   const leafz = (await (await fetch(`http://127.0.0.1:${leafA.leaf.broker.monitor!.port}/leafz`)).json()) as { link: { downstream: { stream: string; direction: string }[] } };
   assert.deepEqual(leafz.link.downstream.map((entry) => [entry.stream, entry.direction]), [[STREAM, 'down']]);
+  const leafMetrics = await (await fetch(`http://127.0.0.1:${leafA.leaf.broker.monitor!.port}/metrics`)).text();
+  assert.match(leafMetrics, new RegExp(`^canopy_link_downstream_cursor\\{leaf="leafA",stream="${STREAM}"\\} ${row.cursor}$`, 'm'));
+  const hubMetrics = await (await fetch(`http://127.0.0.1:${world.hub.broker.monitor!.port}/metrics`)).text();
+  assert.match(hubMetrics, new RegExp(`^canopy_hub_downstream_backlog_messages\\{leaf="leafA",stream="${STREAM}"\\} 0$`, 'm'));
 });
 
 test('downstream: a hub stream without "canopy.downstream": "true" is not sent', async (t) => {
