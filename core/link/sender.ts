@@ -9,7 +9,8 @@
  * collected and handed out by `poll()`: the frames to send, the acknowledged cursors (for
  * "keep until the hub has it" retention), and a protocol error if the peer broke the rules.
  * It reads the local streams synchronously through `SenderStreams` (canopy's stores read
- * synchronously) and time through the injected `Clock` (only for monitoring).
+ * synchronously) and time through the injected `Clock` (for monitoring, and for the pace of
+ * filtered tail gaps).
  *
  * One object lives as long as the link (across connections). What a connection learned is
  * dropped by `disconnected()`; only the acknowledged cursors survive, because the receiver's
