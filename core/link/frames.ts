@@ -117,9 +117,19 @@ export type GapFrame = StreamKey & {
   readonly t: 'gap';
   readonly from: number;
   readonly to: number;
-  /** Why: 'limits' (max_msgs / max_bytes / max_age / discard old), 'purged', 'deleted'. */
+  /**
+   * Why: 'limits' (max_msgs / max_bytes / max_age / discard old), 'purged', 'deleted', or
+   * {@link GAP_REASON_FILTERED} (not a loss: the range held nothing for this receiver).
+   */
   readonly reason: string;
 };
+
+/**
+ * Gap reason of a sender whose view of a stream is filtered (downstream sync: the hub sends each
+ * leaf only the messages addressed to it): every sequence of the range is stored but meant for
+ * others. Not a loss: the receiver moves its cursor durably but records, counts and logs no gap.
+ */
+export const GAP_REASON_FILTERED = 'filtered';
 
 // ---- sync, receiver → sender ----------------------------------------------------------------------
 

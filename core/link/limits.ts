@@ -40,6 +40,16 @@ export const LINK_BATCH_BYTES_MAX = 256 * 1024;
  */
 export const LINK_INFLIGHT_BATCHES_MAX = 256;
 
+/**
+ * A filtered sender (downstream: a hub stream as one leaf sees it) sends the gap over a tail that
+ * holds only other receivers' messages at most this often. Such a tail needs no hurry (it goes
+ * out anyway as the gap before the receiver's next message), but a receiver whose cursor stays
+ * far behind would meet the stream's front trimming (max_age, max_msgs) as a 'limits' gap it never
+ * had any data in: one cursor write per second at most keeps it close behind, instead of one frame
+ * and one disk flush on every leaf for every message the hub stores for another leaf.
+ */
+export const LINK_FILTERED_TAIL_MS = 1000;
+
 // ---- connection (connection.ts) ------------------------------------------------------------------
 
 /**

@@ -14,7 +14,7 @@
  */
 import { assert } from '../util/assert.ts';
 import type { Clock } from '../util/clock.ts';
-import type { BatchFrame, CursorFrame, ErrorFrame, GapFrame, LinkMessage, OfferFrame, StreamKey, WindowFrame } from './frames.ts';
+import { GAP_REASON_FILTERED, type BatchFrame, type CursorFrame, type ErrorFrame, type GapFrame, type LinkMessage, type OfferFrame, type StreamKey, type WindowFrame } from './frames.ts';
 import { LINK_BATCH_MSGS_MAX, LINK_WINDOW_BYTES_MAX, LINK_WINDOW_BYTES_MIN } from './limits.ts';
 
 /** A gap as the receiver records it (README "Gap": range, reason, time). */
@@ -22,7 +22,8 @@ export type GapRecord = { readonly from: number; readonly to: number; readonly r
 
 /**
  * One staged write: consecutive messages, or one gap. Either way it moves the key's cursor to
- * its last sequence, in the same transaction as the data (README "Cursor").
+ * its last sequence, in the same transaction as the data (README "Cursor"). A gap whose reason
+ * is GAP_REASON_FILTERED is no loss: the sink moves the cursor and records no gap.
  */
 export type ReceiverWrite = { readonly kind: 'msgs'; readonly msgs: readonly LinkMessage[] } | { readonly kind: 'gap'; readonly gap: GapRecord };
 
@@ -86,6 +87,8 @@ export type ReceiverStats = {
   readonly msgsDuplicate: number;
   readonly gaps: number;
   readonly gapMsgs: number;
+  /** Sequences skipped by 'filtered' gaps (meant for other receivers: not gaps, not counted above). */
+  readonly filteredMsgs: number;
   /** The alert metric of README "Incarnation". */
   readonly incarnationChanges: number;
   readonly protocolErrors: number;
@@ -122,7 +125,7 @@ export class LinkReceiver {
   #frames: (CursorFrame | WindowFrame | ErrorFrame)[] = [];
   #events: ReceiverEvent[] = [];
   #error: ErrorFrame | undefined = undefined;
-  #stats = { offers: 0, batches: 0, msgsAppended: 0, msgsDuplicate: 0, gaps: 0, gapMsgs: 0, incarnationChanges: 0, protocolErrors: 0 };
+  #stats = { offers: 0, batches: 0, msgsAppended: 0, msgsDuplicate: 0, gaps: 0, gapMsgs: 0, filteredMsgs: 0, incarnationChanges: 0, protocolErrors: 0 };
 
   constructor(options: ReceiverOptions) {
     this.#sink = options.sink;
@@ -296,11 +299,16 @@ export class LinkReceiver {
       this.#sink.append(track.key, { kind: 'gap', gap: { from, to: frame.to, reason: frame.reason, atMs: this.#clock.nowMs() } });
       track.stagedSeq = frame.to;
       track.lastWriteMs = this.#clock.nowMs();
-      track.gaps += 1;
-      track.gapMsgs += frame.to - from + 1;
-      this.#stats.gaps += 1;
-      this.#stats.gapMsgs += frame.to - from + 1;
-      this.#events.push({ kind: 'gap', stream: frame.stream, incarnation: frame.incarnation, from, to: frame.to, reason: frame.reason });
+      if (frame.reason === GAP_REASON_FILTERED) {
+        // Messages meant for other receivers: the cursor moves past them, nothing was lost.
+        this.#stats.filteredMsgs += frame.to - from + 1;
+      } else {
+        track.gaps += 1;
+        track.gapMsgs += frame.to - from + 1;
+        this.#stats.gaps += 1;
+        this.#stats.gapMsgs += frame.to - from + 1;
+        this.#events.push({ kind: 'gap', stream: frame.stream, incarnation: frame.incarnation, from, to: frame.to, reason: frame.reason });
+      }
     }
     this.#owe(track, { seq: frame.to, batch: undefined });
   }

@@ -9,7 +9,8 @@
  * collected and handed out by `poll()`: the frames to send, the acknowledged cursors (for
  * "keep until the hub has it" retention), and a protocol error if the peer broke the rules.
  * It reads the local streams synchronously through `SenderStreams` (canopy's stores read
- * synchronously) and time through the injected `Clock` (only for monitoring).
+ * synchronously) and time through the injected `Clock` (for monitoring, and for the pace of
+ * filtered tail gaps).
  *
  * One object lives as long as the link (across connections). What a connection learned is
  * dropped by `disconnected()`; only the acknowledged cursors survive, because the receiver's
@@ -18,8 +19,8 @@
 import { assert } from '../util/assert.ts';
 import type { Clock } from '../util/clock.ts';
 import { CreditWindow, messageBytes } from './credit.ts';
-import type { BatchFrame, CursorFrame, ErrorFrame, GapFrame, LinkMessage, OfferFrame, SenderFrame, StreamKey, WindowFrame } from './frames.ts';
-import { LINK_BATCH_BYTES_MAX, LINK_BATCH_MSGS_MAX, LINK_INFLIGHT_BATCHES_MAX, LINK_WINDOW_BYTES_MAX, LINK_WINDOW_BYTES_MIN } from './limits.ts';
+import { GAP_REASON_FILTERED, type BatchFrame, type CursorFrame, type ErrorFrame, type GapFrame, type LinkMessage, type OfferFrame, type SenderFrame, type StreamKey, type WindowFrame } from './frames.ts';
+import { LINK_BATCH_BYTES_MAX, LINK_BATCH_MSGS_MAX, LINK_FILTERED_TAIL_MS, LINK_INFLIGHT_BATCHES_MAX, LINK_WINDOW_BYTES_MAX, LINK_WINDOW_BYTES_MIN } from './limits.ts';
 
 /**
  * The local streams, as the sender reads them. Every call is synchronous and sees one
@@ -40,7 +41,12 @@ export interface SenderStreams {
    * exists. The sender keeps the returned objects only until the batch frame is handed out.
    */
   read(key: StreamKey, fromSeq: number, maxBytes: number, maxMsgs: number): readonly LinkMessage[];
-  /** Why `from … to` is gone ('limits', 'purged', 'deleted'); 'limits' when not implemented. */
+  /**
+   * Why `from … to` is gone ('limits', 'purged', 'deleted'); 'limits' when not implemented.
+   * A filtered view (one receiver's share of the stream) answers GAP_REASON_FILTERED for a range
+   * whose messages are all stored but not for this receiver: such a gap is no loss, and one over
+   * the stream's tail is sent at most every LINK_FILTERED_TAIL_MS (`#step`).
+   */
   gapReason?(key: StreamKey, from: number, to: number): string;
   /**
    * For monitoring only: messages stored after `afterSeq`, their bytes, and the store time of
@@ -103,9 +109,11 @@ export type SenderStreamProgress = {
   readonly oldestUnsyncedNs: bigint | undefined;
   /** Clock time of the last cursor that moved (or confirmed) the acknowledged cursor. */
   readonly lastAckMs: number | undefined;
-  /** Gap frames sent for this incarnation, and the sequences they covered, in this process. */
+  /** Gap frames sent for this incarnation, and the sequences they covered, in this process ('filtered' ones not counted). */
   readonly gapsSent: number;
   readonly gapMsgs: number;
+  /** Sequences skipped by 'filtered' gaps (messages for other receivers) in this process. */
+  readonly filteredMsgs: number;
   /** The receiver's refusal text when `state` is 'refused'. */
   readonly refusal: string | undefined;
 };
@@ -139,6 +147,8 @@ type Sync = {
   cursorSeq: number;
   readonly inflight: Inflight[];
   refusal: string | undefined;
+  /** Clock time of the last 'filtered' gap over the stream's tail (throttled: LINK_FILTERED_TAIL_MS). */
+  filteredTailAtMs: number;
 };
 
 /** What survives connections for one stream incarnation. */
@@ -148,6 +158,7 @@ type Record = {
   lastAckMs: number | undefined;
   gapsSent: number;
   gapMsgs: number;
+  filteredMsgs: number;
 };
 
 function keyId(key: StreamKey): string {
@@ -301,6 +312,7 @@ export class LinkSender {
         lastAckMs: record?.lastAckMs,
         gapsSent: record?.gapsSent ?? 0,
         gapMsgs: record?.gapMsgs ?? 0,
+        filteredMsgs: record?.filteredMsgs ?? 0,
         refusal: isActive ? sync.refusal : undefined,
       });
     }
@@ -315,7 +327,7 @@ export class LinkSender {
     // Offered again on one connection only if the stream left the synced list and came back:
     // harmless, the receiver answers with its (monotonic) cursor again.
     this.#offered.add(keyId(key));
-    this.#syncs.set(key.stream, { key, phase: 'offered', nextSeq: 0, sentSeq: 0, cursorSeq: 0, inflight: [], refusal: undefined });
+    this.#syncs.set(key.stream, { key, phase: 'offered', nextSeq: 0, sentSeq: 0, cursorSeq: 0, inflight: [], refusal: undefined, filteredTailAtMs: -Infinity });
     this.#recordFor(key);
     this.#stats.offersSent += 1;
     const offer: OfferFrame = { t: 'offer', stream: key.stream, incarnation: key.incarnation, firstSeq: state.firstSeq, lastSeq: state.lastSeq };
@@ -461,7 +473,7 @@ export class LinkSender {
     let isSent = false;
     // README "Gap": the next sequence was deleted before the receiver had it.
     if (sync.nextSeq < state.firstSeq) {
-      this.#sendGap(sync, state.firstSeq - 1);
+      this.#sendGap(sync, state.firstSeq - 1, this.#gapReason(sync, state.firstSeq - 1));
       isSent = true;
       if (sync.nextSeq > state.lastSeq) return true;
     }
@@ -472,28 +484,46 @@ export class LinkSender {
     const read = this.#streams.read(sync.key, sync.nextSeq, maxBytes, this.#batchMsgsMax);
     const first = read[0];
     if (first === undefined) {
-      // Nothing stored from nextSeq on although nextSeq <= lastSeq: the tail was deleted.
-      this.#sendGap(sync, state.lastSeq);
+      // Nothing stored from nextSeq on although nextSeq <= lastSeq: the tail was deleted, or a
+      // filtered view holds nothing more for this receiver. Such a tail is no loss and needs no
+      // hurry (LINK_FILTERED_TAIL_MS): the next message for the receiver carries it as its gap.
+      const reason = this.#gapReason(sync, state.lastSeq);
+      if (reason === GAP_REASON_FILTERED) {
+        const nowMs = this.#clock.nowMs();
+        if (nowMs - sync.filteredTailAtMs < LINK_FILTERED_TAIL_MS) return isSent;
+        sync.filteredTailAtMs = nowMs;
+      }
+      this.#sendGap(sync, state.lastSeq, reason);
       return true;
     }
     assert(first.seq >= sync.nextSeq, `read(${sync.nextSeq}) returned seq ${first.seq}`);
     if (first.seq > sync.nextSeq) {
-      // A hole inside the stream (a deleted message): its own gap, then the batch.
-      this.#sendGap(sync, first.seq - 1);
+      // A hole inside the stream (a deleted message, or a filtered view's messages for others): its own gap, then the batch.
+      this.#sendGap(sync, first.seq - 1, this.#gapReason(sync, first.seq - 1));
       isSent = true;
     }
     return this.#sendBatch(sync, credit, read, maxBytes) || isSent;
   }
 
-  #sendGap(sync: Sync, to: number): void {
+  /** The reason of a gap from nextSeq to `to`. */
+  #gapReason(sync: Sync, to: number): string {
+    const from = sync.nextSeq;
+    assert(from <= to, `gap ${from}..${to} is empty`);
+    return this.#streams.gapReason?.(sync.key, from, to) ?? 'limits';
+  }
+
+  #sendGap(sync: Sync, to: number, reason: string): void {
     const from = sync.nextSeq;
     assert(from <= to, `gap ${from}..${to} is empty`);
     const record = this.#recordFor(sync.key);
-    const reason = this.#streams.gapReason?.(sync.key, from, to) ?? 'limits';
     const gap: GapFrame = { t: 'gap', stream: sync.key.stream, incarnation: sync.key.incarnation, from, to, reason };
     this.#frames.push(gap);
     sync.nextSeq = to + 1;
     sync.sentSeq = to;
+    if (reason === GAP_REASON_FILTERED) {
+      record.filteredMsgs += to - from + 1;
+      return;
+    }
     record.gapsSent += 1;
     record.gapMsgs += to - from + 1;
     this.#stats.gapsSent += 1;
@@ -532,7 +562,7 @@ export class LinkSender {
   #recordFor(key: StreamKey): Record {
     let record = this.#records.get(key.stream);
     if (record === undefined || record.incarnation !== key.incarnation) {
-      record = { incarnation: key.incarnation, ackedSeq: undefined, lastAckMs: undefined, gapsSent: 0, gapMsgs: 0 };
+      record = { incarnation: key.incarnation, ackedSeq: undefined, lastAckMs: undefined, gapsSent: 0, gapMsgs: 0, filteredMsgs: 0 };
       this.#records.set(key.stream, record);
     }
     return record;

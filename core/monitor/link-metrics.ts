@@ -1,7 +1,9 @@
 /**
  * Link series on /metrics (issue 4 "Visibility"), from the same document /leafz serves
  * (leafz.ts): on a leaf its link and per-stream backlog, on a hub every leaf's per-stream
- * cursor and gaps. Names are canopy's own (`canopy_link_*` on a leaf, `canopy_hub_*` on a hub).
+ * cursor and gaps; downstream (hub streams synced down) the leaf's cursor and the hub's
+ * acknowledged cursor and backlog per leaf. Names are canopy's own (`canopy_link_*` on a leaf,
+ * `canopy_hub_*` on a hub).
  */
 
 export type LinkSample = { readonly labels: Record<string, string>; readonly value: number };
@@ -13,6 +15,8 @@ type LinkGauge = {
   readonly labels: readonly string[];
   /** One value per stream row of a leaf (`leaf`, `stream`) or of a hub's leaf (`leaf`, `stream`); undefined skips it. */
   readonly stream?: (row: Row, nowMs: number) => number | undefined;
+  /** Which rows `stream` reads: `streams` (upstream, the default) or `downstream` (hub streams synced down). */
+  readonly rows?: 'streams' | 'downstream';
   /** One value per leaf link (`leaf`). */
   readonly link?: (link: Row) => number | undefined;
   /** One value for a hub's leaf listener (no labels; /leafz `listener`). */
@@ -57,18 +61,21 @@ export const LINK_GAUGES: readonly LinkGauge[] = [
     listener: (l) => num(l, 'tlsFailures'),
     isCounter: true,
   },
+  { role: 'leaf', name: 'canopy_link_downstream_cursor', help: 'Durable cursor of a hub stream synced down to the leaf (hub sequence)', labels: LEAF_STREAM, rows: 'downstream', stream: (s) => num(s, 'cursor') },
+  { role: 'leaf', name: 'canopy_link_downstream_gaps', help: 'Gaps recorded for a hub stream synced down (data the hub deleted before the leaf had it)', labels: LEAF_STREAM, rows: 'downstream', stream: (s) => num(s, 'gaps') },
+  { role: 'hub', name: 'canopy_hub_downstream_acked_seq', help: 'The leaf\'s durable cursor for a hub stream synced down, as the hub last heard it', labels: LEAF_STREAM, rows: 'downstream', stream: (s) => num(s, 'ackedSeq') },
+  { role: 'hub', name: 'canopy_hub_downstream_backlog_messages', help: 'Messages of a hub stream addressed to a leaf that it has not acknowledged', labels: LEAF_STREAM, rows: 'downstream', stream: (s) => num(s, 'backlogMsgs') },
 ];
 
 /** Gauge name → samples, from a /leafz document (without a link layer: no samples). */
 export function linkSamples(leafz: Record<string, unknown> | undefined, nowMs: number): Map<string, LinkSample[]> {
   const samples = new Map<string, LinkSample[]>(LINK_GAUGES.map((gauge) => [gauge.name, []]));
-  const links: { leaf: string; link: Row; streams: Row[] }[] = [];
+  const links: { leaf: string; link: Row }[] = [];
   const listener = leafz?.['role'] === 'hub' && typeof leafz['listener'] === 'object' && leafz['listener'] !== null ? (leafz['listener'] as Row) : undefined;
   if (leafz?.['role'] === 'leaf' && typeof leafz['link'] === 'object' && leafz['link'] !== null) {
-    const link = leafz['link'] as Row;
-    links.push({ leaf: String(leafz['leaf'] ?? ''), link, streams: Array.isArray(link['streams']) ? (link['streams'] as Row[]) : [] });
+    links.push({ leaf: String(leafz['leaf'] ?? ''), link: leafz['link'] as Row });
   } else if (leafz?.['role'] === 'hub' && Array.isArray(leafz['leafs'])) {
-    for (const leaf of leafz['leafs'] as Row[]) links.push({ leaf: String(leaf['leaf'] ?? ''), link: leaf, streams: Array.isArray(leaf['streams']) ? (leaf['streams'] as Row[]) : [] });
+    for (const leaf of leafz['leafs'] as Row[]) links.push({ leaf: String(leaf['leaf'] ?? ''), link: leaf });
   }
   const role = leafz?.['role'];
   for (const gauge of LINK_GAUGES) {
@@ -76,12 +83,13 @@ export function linkSamples(leafz: Record<string, unknown> | undefined, nowMs: n
     const out = samples.get(gauge.name)!;
     const listenerValue = listener === undefined ? undefined : gauge.listener?.(listener);
     if (listenerValue !== undefined) out.push({ labels: {}, value: listenerValue });
-    for (const { leaf, link, streams } of links) {
+    for (const { leaf, link } of links) {
       const linkValue = gauge.link?.(link);
       if (linkValue !== undefined) out.push({ labels: { leaf }, value: linkValue });
       const readStream = gauge.stream;
       if (readStream === undefined) continue;
-      for (const stream of streams) {
+      const rows = link[gauge.rows ?? 'streams'];
+      for (const stream of Array.isArray(rows) ? (rows as Row[]) : []) {
         const value = readStream(stream, nowMs);
         if (value !== undefined) out.push({ labels: { leaf, stream: String(stream['stream'] ?? '') }, value });
       }

@@ -1,32 +1,19 @@
 /**
  * The hub's {@link ReceiverSink} for one leaf (core/link/README.md "Where synced data lands"):
  * leaf stream S lands in hub stream S, each subject prefixed with `<leaf>.`, each message
- * carrying `Canopy-Origin-*` headers. The cursor and gap records of every (leaf, stream,
- * incarnation) live in the target stream's link states (JetStreamStorage.saveLinkState),
- * written in the same synchronous section as the messages they cover, so one LMDB
- * transaction holds both (README "Cursor").
- *
- * The sink stages; the host (leaf-acceptor.ts) takes what a turn staged with
- * {@link HubSink.takeTurn}, awaits `storage.flushed()`, then hands the turn back with
- * {@link HubSink.durable} and tells the receiver. {@link HubSink.cursor} answers from the
- * durable view only, which moves only then.
- *
- * One sink per leaf; the leaf name is fixed, so a leaf writes only into its own namespace
- * (`<leaf>.` subjects, `<leaf>/…` link states). A sink that became *stale* (its staged state
- * no longer matches what the receiver believes: a message refused in the middle of a batch,
- * a target stream deleted under it, a failed commit) is replaced by the host, together with
- * the receiver, once nothing of it is in flight and the leaf is disconnected (hub/ingest/README.md).
+ * carrying `Canopy-Origin-*` headers (hub/ingest/README.md). The mechanics (cursors atomic with
+ * the data, turns, refusals, stale sinks, target creation) are core/link-host's
+ * {@link JetStreamSink}; this file holds the hub's role: the subject mapping, the origin
+ * headers, the config of a created target, and the refusal of a target that syncs down to
+ * leaves (hub/ingest/downstream.ts): leaf data in it would be sent back down.
  */
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
-import { createStream } from '../../core/jetstream/api/stream-api.ts';
-import { JsApiError } from '../../core/jetstream/api/errors.generated.ts';
-import type { Stream } from '../../core/jetstream/stream.ts';
-import { isValidName } from '../../core/jetstream/stream-config.ts';
-import type { GapRecord, LinkMessage, ReceiverSink, ReceiverWrite, StreamKey } from '../../core/link/index.ts';
-import { encodeHeaders, parseHeaders } from '../../core/protocol/headers.ts';
+import { JetStreamSink, type SinkRole } from '../../core/link-host/jetstream-sink.ts';
+import type { LinkMessage, StreamKey } from '../../core/link/index.ts';
 import { assert } from '../../core/util/assert.ts';
 import type { Clock } from '../../core/util/clock.ts';
 import type { Logger } from '../../core/util/logger.ts';
+import { DOWNSTREAM_METADATA_KEY, isDownstreamStream } from './downstream.ts';
 
 /** Headers the hub adds to every synced message (README "Where synced data lands"). */
 export const OriginHeader = {
@@ -38,67 +25,6 @@ export const OriginHeader = {
   time: 'Canopy-Origin-Time',
 } as const;
 
-/**
- * Prefix of the origin headers. A leaf's own header of this prefix is dropped (a leaf must not
- * speak for another), and JetStream control headers are kept under it (see {@link mergeHeaders}).
- */
-export const ORIGIN_HEADER_PREFIX = 'Canopy-Origin-';
-
-/**
- * Gap records kept per origin key, newest last. The counts cover every gap; the records are
- * for the operator's eye (/leafz) and must not grow a link state without bound.
- */
-export const LINK_STATE_GAPS_MAX = 32;
-
-/** Link state of one (leaf, stream, incarnation): the receiver's cursor and its gap records. */
-export type OriginCursorState = {
-  /** Every origin sequence up to it is stored in the target stream or recorded as a gap. */
-  readonly cursor: number;
-  /** The most recent gaps (at most {@link LINK_STATE_GAPS_MAX}). */
-  readonly gaps: readonly GapRecord[];
-  /** Gaps recorded in all. */
-  readonly gapCount: number;
-  /** Origin sequences the gaps covered in all. */
-  readonly gapMsgs: number;
-  /** Clock time of the last batch stored, 0 when none. */
-  readonly lastBatchMs: number;
-};
-
-/** Link state of one (leaf, stream): the incarnation stored most recently. */
-export type OriginStreamState = {
-  readonly incarnation: string;
-  /** Times a new incarnation replaced the previous one (the README's alert metric, durable). */
-  readonly incarnationChanges: number;
-  /** Clock time of the last change (or of the first write). */
-  readonly changedMs: number;
-};
-
-/** What one event-loop turn staged, for the host's flush. */
-export type SinkTurn = {
-  /** Per key: the staged cursor the turn's writes reach; `LinkReceiver.durable` once flushed. */
-  readonly covered: readonly { readonly key: StreamKey; readonly seq: number }[];
-  readonly cursors: ReadonlyMap<string, OriginCursorState>;
-  readonly streams: ReadonlyMap<string, OriginStreamState>;
-  /**
-   * Keys refused while storing (a message the target stream would not take). The host sends
-   * their `stream` errors after the flush, so the cursor of what was stored goes out first.
-   */
-  readonly refusals: readonly { readonly key: StreamKey; readonly text: string }[];
-};
-
-/** Why the host must close the leaf's connection (a connection-level error code and text). */
-export type SinkAbort = { readonly code: string; readonly text: string };
-
-export type SinkStats = {
-  readonly msgsStored: number;
-  readonly gapsRecorded: number;
-  readonly gapMsgs: number;
-  /** Keys refused (per-stream refusals sent to the leaf). */
-  readonly refusals: number;
-  /** Messages not stored because their key was refused (the refused one and those after it, in its batch and later ones). */
-  readonly msgsDropped: number;
-};
-
 export type HubSinkOptions = {
   /** The leaf's name (already validated: a subject token without '/'). */
   readonly leaf: string;
@@ -108,424 +34,37 @@ export type HubSinkOptions = {
   readonly log: Logger;
 };
 
-/** `<leaf>/<stream>/<incarnation>`: the link-state origin of a cursor record. */
-export function originKeyOf(leaf: string, key: StreamKey): string {
-  return `${leaf}/${key.stream}/${key.incarnation}`;
-}
-
-/** `<leaf>/<stream>`: the link-state origin of the last-incarnation record. */
-export function originStreamKeyOf(leaf: string, stream: string): string {
-  return `${leaf}/${stream}`;
-}
-
 /** The subject a leaf message is stored under on the hub. */
 export function hubSubjectOf(leaf: string, subject: string): string {
   return `${leaf}.${subject}`;
 }
 
-const EMPTY_CURSOR_STATE: OriginCursorState = { cursor: 0, gaps: [], gapCount: 0, gapMsgs: 0, lastBatchMs: 0 };
-
-/**
- * The headers a stored message carries: the origin headers first, then the leaf's own entries
- * (its status line too, if any), except that
- * - a leaf's `Canopy-Origin-*` entry is dropped: the hub states the origin, not the leaf;
- * - JetStream control headers are renamed to `Canopy-Origin-<name>` (value kept): the hub stream
- *   would otherwise act on them again. `Nats-Msg-Id` would deduplicate against every other
- *   leaf's ids and against the leaf's own ids reused after its duplicate window, silently
- *   dropping messages the leaf stored (the cursor already makes the copy exactly-once);
- *   `Nats-Expected-*` would check the hub stream's sequences against the leaf's;
- *   `Nats-Rollup` would purge the hub stream.
- */
-export function mergeHeaders(leaf: string, key: StreamKey, msg: LinkMessage): Buffer {
-  if (msg.headers === undefined || msg.headers.length === 0) {
-    // The common case, one string and one encode (the same bytes encodeHeaders makes from the entries below).
-    return Buffer.from(
-      `NATS/1.0\r\n${OriginHeader.leaf}: ${leaf}\r\n${OriginHeader.stream}: ${key.stream}\r\n${OriginHeader.incarnation}: ${key.incarnation}\r\n` +
-        `${OriginHeader.seq}: ${msg.seq}\r\n${OriginHeader.time}: ${msg.timestampNs}\r\n\r\n`,
-      'utf8',
-    );
-  }
-  const entries: [string, string][] = [
-    [OriginHeader.leaf, leaf],
-    [OriginHeader.stream, key.stream],
-    [OriginHeader.incarnation, key.incarnation],
-    [OriginHeader.seq, String(msg.seq)],
-    [OriginHeader.time, msg.timestampNs.toString()],
-  ];
-  let status = '';
-  if (msg.headers !== undefined && msg.headers.length > 0) {
-    const parsed = parseHeaders(bufferOf(msg.headers));
-    if (parsed.status !== 0) status = parsed.description === '' ? String(parsed.status) : `${parsed.status} ${parsed.description}`;
-    const prefixLower = ORIGIN_HEADER_PREFIX.toLowerCase();
-    for (const [name, value] of parsed.entries) {
-      if (name.toLowerCase().startsWith(prefixLower)) continue;
-      entries.push([isJetStreamControlHeader(name) ? `${ORIGIN_HEADER_PREFIX}${name}` : name, value]);
-    }
-  }
-  return encodeHeaders(entries, status);
+/** The hub's role as the receiver of one leaf's streams. */
+function hubRole(leaf: string): SinkRole {
+  return {
+    self: 'hub',
+    peer: 'leaf',
+    subjectOf: (subject) => hubSubjectOf(leaf, subject),
+    originHeaders: (key: StreamKey, msg: LinkMessage) => [
+      [OriginHeader.leaf, leaf],
+      [OriginHeader.stream, key.stream],
+      [OriginHeader.incarnation, key.incarnation],
+      [OriginHeader.seq, String(msg.seq)],
+      [OriginHeader.time, msg.timestampNs.toString()],
+    ],
+    // Default subjects [stream], as nats-server.
+    newStreamConfig: (stream) => ({ name: stream, storage: 'file' }),
+    refuseTarget: (target) =>
+      isDownstreamStream(target)
+        ? `hub stream ${target.name} syncs down to leaves ("${DOWNSTREAM_METADATA_KEY}": "true"): it cannot take leaf streams (they would come back down)`
+        : undefined,
+  };
 }
 
-/** Headers Stream.storeMessage acts on (core/jetstream/stream.ts JsHeader); it matches them case-sensitively. */
-function isJetStreamControlHeader(name: string): boolean {
-  return name === 'Nats-Msg-Id' || name === 'Nats-Rollup' || name.startsWith('Nats-Expected-');
-}
-
-/** A Buffer over the same bytes (decoded frames hand out Buffers already; no copy either way). */
-function bufferOf(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-}
-
-function keyIdOf(key: StreamKey): string {
-  return `${key.stream}/${key.incarnation}`;
-}
-
-class TurnBuilder {
-  readonly covered = new Map<string, { key: StreamKey; seq: number }>();
-  readonly cursors = new Map<string, OriginCursorState>();
-  readonly streams = new Map<string, OriginStreamState>();
-  readonly refusals: { key: StreamKey; text: string }[] = [];
-
-  get isEmpty(): boolean {
-    return this.covered.size === 0 && this.cursors.size === 0 && this.streams.size === 0 && this.refusals.length === 0;
-  }
-}
-
-export class HubSink implements ReceiverSink {
-  readonly leaf: string;
-  readonly #js: JetStream;
-  readonly #clock: Clock;
-  readonly #log: Logger;
-  /** Durable link states of the loaded target streams (moves only in durable()). */
-  readonly #durableCursors = new Map<string, OriginCursorState>();
-  readonly #durableStreams = new Map<string, OriginStreamState>();
-  /** Staged link states not yet durable. */
-  readonly #stagedCursors = new Map<string, OriginCursorState>();
-  readonly #stagedStreams = new Map<string, OriginStreamState>();
-  /** Target streams whose link states of this leaf were read into the durable view. */
-  readonly #loaded = new Set<string>();
-  /** The Stream object each target was when this sink first used it (a deleted or re-created one differs). */
-  readonly #targets = new Map<string, Stream>();
-  readonly #refusals = new Map<string, string>();
-  readonly #creating = new Map<string, Promise<void>>();
-  readonly #creationFailures = new Map<string, string>();
-  /** Targets deleted or re-created under this sink (reported once each). */
-  readonly #vanished = new Set<string>();
-  #turn = new TurnBuilder();
-  #isStale = false;
-  #abort: SinkAbort | undefined = undefined;
-  readonly #stats = { msgsStored: 0, gapsRecorded: 0, gapMsgs: 0, refusals: 0, msgsDropped: 0 };
-
+/** One leaf's sink on the hub: its name is fixed, so it writes only `<leaf>.` subjects and `<leaf>/…` link states. */
+export class HubSink extends JetStreamSink {
   constructor(options: HubSinkOptions) {
     assert(options.leaf.length > 0 && !options.leaf.includes('/') && !options.leaf.includes('.'), `leaf name ${options.leaf} must be one subject token`);
-    this.leaf = options.leaf;
-    this.#js = options.jetstream;
-    this.#clock = options.clock;
-    this.#log = options.log;
+    super({ peer: options.leaf, role: hubRole(options.leaf), jetstream: options.jetstream, clock: options.clock, log: options.log });
   }
-
-  /** True once the staged state may differ from the receiver's: replace sink and receiver before the next connection. */
-  get isStale(): boolean {
-    return this.#isStale;
-  }
-
-  get stats(): SinkStats {
-    return { ...this.#stats };
-  }
-
-  /** Whether a turn has anything for the host to flush or report. */
-  get hasTurn(): boolean {
-    return !this.#turn.isEmpty;
-  }
-
-  // ---------------------------------------------------------------- ReceiverSink
-
-  cursor(key: StreamKey): number {
-    const target = this.#target(key.stream);
-    if (target === undefined || target === 'vanished') return 0;
-    this.#load(key.stream);
-    const origin = originKeyOf(this.leaf, key);
-    const durable = this.#durableCursors.get(origin)?.cursor ?? 0;
-    // The receiver asks only for keys it has nothing staged for, so the two views agree here.
-    const staged = this.#stagedCursors.get(origin);
-    assert(staged === undefined || staged.cursor === durable, `cursor() of ${origin} while ${staged?.cursor} is staged over ${durable}`);
-    return durable;
-  }
-
-  lastIncarnation(stream: string): string | undefined {
-    const target = this.#target(stream);
-    if (target === undefined || target === 'vanished') return undefined;
-    this.#load(stream);
-    const origin = originStreamKeyOf(this.leaf, stream);
-    return (this.#stagedStreams.get(origin) ?? this.#durableStreams.get(origin))?.incarnation;
-  }
-
-  refuse(key: StreamKey): string | undefined {
-    if (!isValidName(key.stream)) return `"${key.stream}" cannot be a hub stream name (no '.', '*', '>', '/', '\\' or whitespace)`;
-    const refusal = this.#refusals.get(keyIdOf(key));
-    if (refusal !== undefined) return refusal;
-    const failure = this.#creationFailures.get(key.stream);
-    if (failure !== undefined) return failure;
-    const target = this.#target(key.stream);
-    if (target === 'vanished') return this.#vanishedText(key.stream);
-    if (target === undefined) return `hub stream ${key.stream} does not exist`;
-    return undefined;
-  }
-
-  append(key: StreamKey, write: ReceiverWrite): void {
-    const id = keyIdOf(key);
-    if (this.#refusals.has(id)) {
-      // Pipelined before the leaf heard of the refusal: nothing is stored, the cursor stays.
-      if (write.kind === 'msgs') this.#stats.msgsDropped += write.msgs.length;
-      return;
-    }
-    const target = this.#target(key.stream);
-    if (target === undefined || target === 'vanished') {
-      this.#refuseKey(key, target === 'vanished' ? this.#vanishedText(key.stream) : `hub stream ${key.stream} does not exist`);
-      return;
-    }
-    this.#load(key.stream);
-    const origin = originKeyOf(this.leaf, key);
-    const before = this.#stagedCursors.get(origin) ?? this.#durableCursors.get(origin) ?? EMPTY_CURSOR_STATE;
-    if (write.kind === 'msgs') this.#appendMsgs(target, key, origin, before, write.msgs);
-    else this.#appendGap(key, origin, before, write.gap);
-  }
-
-  // ---------------------------------------------------------------- host
-
-  /**
-   * Called by the host before an offer reaches the receiver: makes sure the target stream
-   * exists. Returns undefined when the offer can go on now, or a promise (never rejecting)
-   * that settles once the stream was created or its creation failed (then `refuse` says why).
-   */
-  prepare(stream: string): Promise<void> | undefined {
-    if (!isValidName(stream)) return undefined;
-    const target = this.#target(stream);
-    if (target !== undefined) return undefined; // exists, or vanished (refuse() and the abort say so)
-    let creating = this.#creating.get(stream);
-    if (creating === undefined) {
-      this.#creationFailures.delete(stream); // each offer tries again
-      creating = this.#create(stream).finally(() => this.#creating.delete(stream));
-      this.#creating.set(stream, creating);
-    }
-    return creating;
-  }
-
-  /** What the turn staged, for one `storage.flushed()`; the next writes start a new turn. */
-  takeTurn(): SinkTurn | undefined {
-    if (this.#turn.isEmpty) return undefined;
-    const turn = this.#turn;
-    this.#turn = new TurnBuilder();
-    return { covered: [...turn.covered.values()], cursors: turn.cursors, streams: turn.streams, refusals: turn.refusals };
-  }
-
-  /** The flush that followed `turn` resolved: its link states are on disk. */
-  durable(turn: SinkTurn): void {
-    for (const [origin, state] of turn.cursors) {
-      const durable = this.#durableCursors.get(origin);
-      assert(durable === undefined || state.cursor >= durable.cursor, `durable cursor of ${origin} would go back from ${durable?.cursor} to ${state.cursor}`);
-      this.#durableCursors.set(origin, state);
-      if (this.#stagedCursors.get(origin) === state) this.#stagedCursors.delete(origin);
-    }
-    for (const [origin, state] of turn.streams) {
-      this.#durableStreams.set(origin, state);
-      if (this.#stagedStreams.get(origin) === state) this.#stagedStreams.delete(origin);
-    }
-  }
-
-  /** A flush covering this sink's writes failed: the store dropped them, so staged state is void. */
-  failed(): void {
-    this.#isStale = true;
-  }
-
-  /**
-   * Checks every target this sink used against JetStream (the host calls it when the leaf
-   * connects): one deleted or re-created while the leaf was away makes the sink stale, so the
-   * host starts the new connection from fresh cursors instead of resetting it at the first offer.
-   */
-  revalidate(): void {
-    for (const stream of [...this.#targets.keys()]) this.#target(stream);
-    this.#abort = undefined; // no connection to reset: the host replaces this sink before the leaf syncs
-  }
-
-  /** A connection-level problem found while staging (a target stream deleted under the leaf), once. */
-  takeAbort(): SinkAbort | undefined {
-    const abort = this.#abort;
-    this.#abort = undefined;
-    return abort;
-  }
-
-  /** Durable link states of the targets this sink loaded (for status), and its refusals by key id. */
-  views(): {
-    readonly streams: ReadonlySet<string>;
-    readonly cursors: ReadonlyMap<string, OriginCursorState>;
-    readonly incarnations: ReadonlyMap<string, OriginStreamState>;
-    readonly refusals: ReadonlyMap<string, string>;
-  } {
-    return { streams: this.#loaded, cursors: this.#durableCursors, incarnations: this.#durableStreams, refusals: this.#refusals };
-  }
-
-  // ---------------------------------------------------------------- staging
-
-  #appendMsgs(target: Stream, key: StreamKey, origin: string, before: OriginCursorState, msgs: readonly LinkMessage[]): void {
-    assert(msgs.length > 0, 'an empty msgs write');
-    assert(msgs[0]!.seq === before.cursor + 1, `${origin}: write starts at ${msgs[0]!.seq}, staged cursor is ${before.cursor}`);
-    let stored = 0;
-    let refusal: string | undefined;
-    for (let i = 0; i < msgs.length; i++) {
-      const msg = msgs[i]!;
-      const outcome = target.storeMessage(hubSubjectOf(this.leaf, msg.subject), mergeHeaders(this.leaf, key, msg), bufferOf(msg.data));
-      if (outcome instanceof JsApiError) {
-        refusal = `hub stream ${target.name} refused message ${msg.seq}: ${outcome.description} (err_code ${outcome.errCode})`;
-        break;
-      }
-      // Without a Nats-Msg-Id (mergeHeaders renames it) the stream cannot answer "duplicate"; if it did, nothing was stored.
-      if (outcome.isDuplicate) {
-        refusal = `hub stream ${target.name} took message ${msg.seq} for a duplicate`;
-        break;
-      }
-      stored++;
-    }
-    if (stored > 0) {
-      this.#stats.msgsStored += stored;
-      this.#stageCursor(key, origin, { ...before, cursor: msgs[stored - 1]!.seq, lastBatchMs: this.#clock.nowMs() });
-    }
-    if (refusal !== undefined) {
-      this.#stats.msgsDropped += msgs.length - stored;
-      this.#refuseKey(key, refusal);
-    }
-  }
-
-  #appendGap(key: StreamKey, origin: string, before: OriginCursorState, gap: GapRecord): void {
-    assert(gap.from === before.cursor + 1 && gap.to >= gap.from, `${origin}: gap ${gap.from}..${gap.to} after staged cursor ${before.cursor}`);
-    const gaps = before.gaps.length < LINK_STATE_GAPS_MAX ? [...before.gaps, gap] : [...before.gaps.slice(1 - LINK_STATE_GAPS_MAX), gap];
-    const msgs = gap.to - gap.from + 1;
-    this.#stats.gapsRecorded += 1;
-    this.#stats.gapMsgs += msgs;
-    this.#stageCursor(key, origin, { ...before, cursor: gap.to, gaps, gapCount: before.gapCount + 1, gapMsgs: before.gapMsgs + msgs });
-  }
-
-  /** Stages a cursor record (and the stream's last-incarnation record when it changes) in this synchronous section. */
-  #stageCursor(key: StreamKey, origin: string, state: OriginCursorState): void {
-    const storage = this.#js.storage;
-    storage.saveLinkState(key.stream, origin, state);
-    this.#stagedCursors.set(origin, state);
-    this.#turn.cursors.set(origin, state);
-    this.#turn.covered.set(keyIdOf(key), { key, seq: state.cursor });
-    const streamOrigin = originStreamKeyOf(this.leaf, key.stream);
-    const last = this.#stagedStreams.get(streamOrigin) ?? this.#durableStreams.get(streamOrigin);
-    if (last?.incarnation !== key.incarnation) {
-      const next: OriginStreamState = {
-        incarnation: key.incarnation,
-        incarnationChanges: last === undefined ? 0 : last.incarnationChanges + 1,
-        changedMs: this.#clock.nowMs(),
-      };
-      storage.saveLinkState(key.stream, streamOrigin, next);
-      this.#stagedStreams.set(streamOrigin, next);
-      this.#turn.streams.set(streamOrigin, next);
-    }
-  }
-
-  /**
-   * Refuses a key for the rest of this sink's life: the host sends error 'stream' (after the
-   * flush of what was stored), the leaf stops the stream for the connection, and its next
-   * offers are refused too until the host replaces the sink (the leaf's next connection).
-   */
-  #refuseKey(key: StreamKey, text: string): void {
-    this.#refusals.set(keyIdOf(key), text);
-    this.#turn.refusals.push({ key, text });
-    this.#stats.refusals += 1;
-    // The receiver staged the whole write; we did not. Only a new receiver can agree with us again.
-    this.#isStale = true;
-    this.#log.error({ stream: key.stream, incarnation: key.incarnation, reason: text }, 'leaf stream refused by the hub');
-  }
-
-  // ---------------------------------------------------------------- targets
-
-  /**
-   * The target stream; undefined when it does not exist (and never did for this sink);
-   * 'vanished' when it was deleted or re-created after this sink used it. Then the durable
-   * view this sink holds belongs to a stream that is gone: the sink turns stale and asks the
-   * host to close the connection, so the leaf syncs into the new target from its cursor
-   * (0 for a new stream: the leaf resends what it still has).
-   */
-  #target(stream: string): Stream | 'vanished' | undefined {
-    const current = this.#js.streams.get(stream);
-    const known = this.#targets.get(stream);
-    if (known !== undefined && known !== current) {
-      if (!this.#vanished.has(stream)) {
-        this.#vanished.add(stream);
-        this.#isStale = true;
-        this.#abort ??= { code: 'reset', text: this.#vanishedText(stream) };
-        this.#log.warn({ stream }, 'hub stream of a synced leaf stream was deleted; the link restarts');
-      }
-      return 'vanished';
-    }
-    if (current !== undefined && known === undefined) this.#targets.set(stream, current);
-    return current;
-  }
-
-  #vanishedText(stream: string): string {
-    return `hub stream ${stream} was deleted or re-created while leaf ${this.leaf} synced into it; reconnect to start over`;
-  }
-
-  /** Reads this leaf's link states of `stream` into the durable view, once per sink. */
-  #load(stream: string): void {
-    if (this.#loaded.has(stream)) return;
-    this.#loaded.add(stream);
-    const prefix = `${this.leaf}/`;
-    // Nothing of this leaf is pending for a stream not loaded yet, so this is what is on disk.
-    for (const [origin, value] of this.#js.storage.loadLinkStates(stream)) {
-      if (!origin.startsWith(prefix)) continue;
-      const rest = origin.slice(prefix.length);
-      const slash = rest.indexOf('/');
-      if (slash === -1) {
-        assert(rest === stream, `link state ${origin} in stream ${stream}`);
-        this.#durableStreams.set(origin, originStreamStateOf(value, origin));
-      } else {
-        assert(rest.slice(0, slash) === stream, `link state ${origin} in stream ${stream}`);
-        this.#durableCursors.set(origin, originCursorStateOf(value, origin));
-      }
-    }
-  }
-
-  async #create(stream: string): Promise<void> {
-    let failure: string | undefined;
-    try {
-      // The API's own path (checks, persistence, consumers); default subjects [stream], as nats-server.
-      const created = await createStream(this.#js, { name: stream, storage: 'file' });
-      if (created instanceof JsApiError) failure = `${created.description} (err_code ${created.errCode})`;
-      else if (created.isNew) this.#log.info({ stream }, 'hub stream created for a leaf stream');
-    } catch (err) {
-      failure = err instanceof Error ? err.message : String(err);
-    }
-    // Someone else may have created it meanwhile (another leaf, an API client): then it is there to use.
-    if (failure !== undefined && !this.#js.streams.has(stream)) {
-      this.#log.error({ stream, reason: failure }, 'cannot create the hub stream of a leaf stream');
-      this.#creationFailures.set(stream, `cannot create hub stream ${stream}: ${failure}`);
-    }
-  }
-}
-
-// ---------------------------------------------------------------- records (pair assertions)
-
-/** A cursor record as read back from the store. */
-export function originCursorStateOf(value: Record<string, unknown>, origin: string): OriginCursorState {
-  const { cursor, gaps, gapCount, gapMsgs, lastBatchMs } = value as Partial<Record<keyof OriginCursorState, unknown>>;
-  assert(Number.isSafeInteger(cursor) && (cursor as number) >= 0, `link state ${origin}: cursor`);
-  assert(Array.isArray(gaps) && gaps.length <= LINK_STATE_GAPS_MAX, `link state ${origin}: gaps`);
-  for (const gap of gaps as unknown[]) {
-    const { from, to, reason, atMs } = gap as Partial<Record<keyof GapRecord, unknown>>;
-    assert(Number.isSafeInteger(from) && Number.isSafeInteger(to) && typeof reason === 'string' && typeof atMs === 'number', `link state ${origin}: a gap record`);
-  }
-  assert(Number.isSafeInteger(gapCount) && Number.isSafeInteger(gapMsgs), `link state ${origin}: gap counts`);
-  assert(typeof lastBatchMs === 'number', `link state ${origin}: lastBatchMs`);
-  return value as OriginCursorState;
-}
-
-/** A last-incarnation record as read back from the store. */
-export function originStreamStateOf(value: Record<string, unknown>, origin: string): OriginStreamState {
-  const { incarnation, incarnationChanges, changedMs } = value as Partial<Record<keyof OriginStreamState, unknown>>;
-  assert(typeof incarnation === 'string' && incarnation.length > 0, `link state ${origin}: incarnation`);
-  assert(Number.isSafeInteger(incarnationChanges) && typeof changedMs === 'number', `link state ${origin}: incarnation counters`);
-  return value as OriginStreamState;
 }

@@ -26,7 +26,8 @@ import { RETENTION_FLOOR_NONE, type RetentionHold } from '../../core/jetstream/r
 import type { Stream } from '../../core/jetstream/stream.ts';
 import type { AckedCursor } from '../../core/link/index.ts';
 import type { Logger } from '../../core/util/logger.ts';
-import { isLinkStreamName, isSyncedStream } from './leaf-streams.ts';
+import { isLinkStreamName } from '../../core/link-host/jetstream-streams.ts';
+import { isSyncedStream } from './leaf-streams.ts';
 
 /** Stream config metadata key: `"hub"` (default) or `"limits"`. */
 export const RETAIN_METADATA_KEY = 'canopy.sync.retain';

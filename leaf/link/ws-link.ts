@@ -8,18 +8,17 @@
  *   the link agreed on it). Its events are reported with the action's connection number, so
  *   the machine ignores those of an older connection.
  * - A received message is decoded (`decodeHubFrame`); a LinkError, or a text message, aborts the
- *   connection. Sync frames for the sender (cursor, window, error 'stream') go to the sender.
- *   Downstream sync (hub → leaf) is not built yet: a hub `offer` is refused with error 'stream'.
- * - `up` → `sender.connected(peerWindow)`, `down` → `sender.disconnected()`, `close` → the socket
- *   is closed (terminated after a grace period).
- * - A pump (one per event-loop turn, coalesced with setImmediate) feeds the stream changes to the
- *   sender, polls it, sends its frames and calls `sent()`; acknowledged cursors are kept per
- *   stream ({@link LeafLink.ackedCursors}) and raise the retention floors ("keep until the hub
- *   has it", hub-retention.ts): a stream whose floor moved runs its limits and retention again.
- *   The floors are persisted once a second and at stop.
- * - Backpressure: while the socket holds more than {@link LINK_SOCKET_BUFFERED_BYTES_MAX} unsent
- *   bytes the sender is not polled (ws has no drain event: the pump retries on a short timer).
- *   Heartbeats still go out: they are tiny and prove the link alive.
+ *   connection. Sync frames for the sender (cursor, window, error 'stream') go to the upstream
+ *   sender, offers, batches and gaps to the downstream receiver.
+ * - `up` → `connected` on both, `down` → `disconnected` on both, `close` → the socket is closed
+ *   (terminated after a grace period).
+ * - Upstream: a core/link-host {@link SenderHost} (the pump, coalesced per event-loop turn, that
+ *   feeds stream changes to the `LinkSender` over {@link LeafStreams}, sends its frames and keeps
+ *   the acknowledged cursors ({@link LeafLink.ackedCursors}) for the later "keep until the hub
+ *   has it" retention; backpressure above LINK_SOCKET_BUFFERED_BYTES_MAX unsent bytes).
+ * - Downstream: a core/link-host {@link ReceiverHost} (a `LinkReceiver` over a {@link LeafSink}:
+ *   hub stream S lands in local stream S, cursors atomic with the data, one flush per turn before
+ *   any cursor goes out). A failed flush closes the connection; the next one resends.
  * - A tick timer (min(1 s, heartbeat / 4)) drives pings, dead-link and dial timeouts, the end of
  *   a backoff, a reconciliation of the synced stream list, and stall detection.
  *
@@ -34,14 +33,16 @@ import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
 import type { Stream } from '../../core/jetstream/stream.ts';
+import { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
+import { linkStatesByPeer, receivedStreamRows, type ReceivedStreamStatus } from '../../core/link-host/link-states.ts';
+import { ReceiverHost, TurnFlusher, type ReceiverHostStats } from '../../core/link-host/receiver-host.ts';
+import { LINK_SOCKET_BUFFERED_BYTES_MAX, SenderHost, sentStreamStatus, type SentStreamStatus } from '../../core/link-host/sender-host.ts';
 import { decodeHubFrame, encodeFrame, LINK_MESSAGE_BYTES_MAX } from '../../core/link/codec.ts';
 import { LinkError } from '../../core/link/errors.ts';
 import {
   LeafConnection,
   LINK_WINDOW_BYTES_DEFAULT,
-  LinkSender,
   type AckedCursor,
-  type CursorFrame,
   type ErrorFrame,
   type HubFrame,
   type LeafConnectionState,
@@ -49,31 +50,26 @@ import {
   type LinkAction,
   type LinkSession,
   type SenderStats,
-  type SenderStreamState,
+  type SenderStreamProgress,
   type SyncFrame,
-  type WindowFrame,
 } from '../../core/link/index.ts';
 import type { LeafLinkOptions } from '../../core/server/link-options.ts';
+import { AssertionError } from '../../core/util/assert.ts';
 import { SYSTEM_CLOCK, type Clock } from '../../core/util/clock.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { SeededPrng, type Prng } from '../../core/util/prng.ts';
 import { nowNs } from '../../core/util/time.ts';
 import type { HubRetention, StreamRetentionStatus } from './hub-retention.ts';
 import { dialFailureOf, tlsDialOptions } from './hub-tls.ts';
+import { LeafSink, HUB_PEER } from './leaf-sink.ts';
 import { LeafStreams } from './leaf-streams.ts';
+
+export { LINK_SOCKET_BUFFERED_BYTES_MAX };
 
 /** The longest tick: pings and timeouts are checked at least this often (README "Leaf transport": ~1 s). */
 export const LINK_TICK_MS_MAX = 1000;
 /** Ticks per heartbeat interval at least, so a dead link is found within a quarter interval of the rule. */
 export const LINK_TICKS_PER_HEARTBEAT = 4;
-/**
- * Unsent bytes the socket may hold before the sender is no longer polled. The window (2 MiB by
- * default) bounds what the hub has not acknowledged; this bounds what waits in this process behind
- * a slow uplink, so a thin link does not pile a whole window into memory at once.
- */
-export const LINK_SOCKET_BUFFERED_BYTES_MAX = 512 * 1024;
-/** How soon a backpressured pump looks at the socket again (ws has no drain event). */
-export const LINK_BACKPRESSURE_RETRY_MS = 20;
 /** After a close frame, how long the hub has to finish the close handshake before the socket is destroyed. */
 export const LINK_CLOSE_GRACE_MS = 1000;
 /** A stream with a backlog whose acknowledged cursor did not move for this long while the link is up is stalled. */
@@ -106,28 +102,8 @@ export type LeafLinkHostOptions = {
   readonly windowBytes?: number;
 };
 
-/** One synced stream, as {@link LeafLink.status} shows it (with its retention hold: StreamRetentionStatus). */
-export type LeafLinkStreamStatus = StreamRetentionStatus & {
-  readonly stream: string;
-  readonly incarnation: string;
-  readonly state: SenderStreamState;
-  /** The hub's durable cursor as last heard by this process (undefined before its first answer). */
-  readonly ackedSeq: number | undefined;
-  readonly firstSeq: number;
-  readonly lastSeq: number;
-  /** Highest sequence sent on the current connection (0 before any). */
-  readonly sentSeq: number;
-  /** Messages / bytes stored after the acknowledged cursor (LeafStreams.pending: approximations there). */
-  readonly backlogMsgs: number;
-  readonly backlogBytes: number;
-  /** Age of the oldest message the hub does not have yet, ms (undefined when none). */
-  readonly oldestUnsyncedAgeMs: number | undefined;
-  /** Clock time of the last cursor from the hub for this stream. */
-  readonly lastAckMs: number | undefined;
-  readonly gapsSent: number;
-  readonly gapMsgs: number;
-  /** The hub's refusal text when state is 'refused'. */
-  readonly refusal: string | undefined;
+/** One stream synced up (direction 'up'), as {@link LeafLink.status} shows it (core/link-host SentStreamStatus, with its retention hold). */
+export type LeafLinkStreamStatus = SentStreamStatus & StreamRetentionStatus & {
   readonly stalled: boolean;
 };
 
@@ -149,11 +125,16 @@ export type LeafLinkStatus = {
   /** Closes by reason, since start. */
   readonly closes: Readonly<Record<string, number>>;
   readonly sender: SenderStats;
+  /** Counters of the downstream receiver and sink (this process). */
+  readonly receiver: ReceiverHostStats;
   /** Bytes the current socket holds unsent (backpressure stops polling the sender above LINK_SOCKET_BUFFERED_BYTES_MAX). */
   readonly socketBufferedBytes: number;
   /** Some stream is stalled. */
   readonly stalled: boolean;
+  /** The leaf's streams synced up to the hub. */
   readonly streams: readonly LeafLinkStreamStatus[];
+  /** The hub's downstream streams this leaf has (direction 'down'): cursor, gaps, incarnations (the backlog is the hub's to see). */
+  readonly downstream: readonly ReceivedStreamStatus[];
 };
 
 /** Stall bookkeeping of one stream incarnation. */
@@ -187,20 +168,16 @@ export class LeafLink {
   readonly #clock: Clock;
   readonly #stallMs: number;
   readonly #tickMs: number;
-  readonly #streams: LeafStreams;
   readonly #conn: LeafConnection;
-  readonly #sender: LinkSender;
+  /** What of each stream is on disk: only that goes up. */
+  readonly #durable: DurableSeqs;
+  /** Upstream: the leaf's streams to the hub. */
+  readonly #sending: SenderHost;
+  /** Downstream: the hub's streams to this leaf. */
+  readonly #receiving: ReceiverHost;
   /** Open (or closing) transports by connection number. */
   readonly #transports = new Map<number, Transport>();
-  /** Streams changed since the last pump (coalesced: the sender hears each name once per pump). */
-  readonly #changed = new Set<string>();
-  /** The hub's durable cursor per stream, latest first heard (for retention; see acked()). */
-  readonly #acked = new Map<string, AckedCursor>();
   readonly #stalls = new Map<string, StallTracker>();
-  /** Streams found diverged, by `stream/incarnation`, so each is reported once. */
-  readonly #diverged = new Set<string>();
-  #divergencesSeen = 0;
-  #syncedList = '';
   #session: LinkSession | undefined = undefined;
   #upConnection = 0;
   #upAtMs = 0;
@@ -212,8 +189,6 @@ export class LeafLink {
   #isStarted = false;
   #isStopped = false;
   #tickTimer: NodeJS.Timeout | undefined = undefined;
-  #pumpImmediate: NodeJS.Immediate | undefined = undefined;
-  #backpressureTimer: NodeJS.Timeout | undefined = undefined;
   #unsubscribe: (() => void) | undefined = undefined;
 
   constructor(options: LeafLinkHostOptions) {
@@ -224,7 +199,6 @@ export class LeafLink {
     this.#log = options.log.child({ link: options.link.leafName, hub: options.link.hubUrls.join(',') });
     this.#stallMs = options.stallMs ?? LINK_STALL_MS_DEFAULT;
     this.#tickMs = Math.max(1, Math.min(LINK_TICK_MS_MAX, Math.floor(options.link.heartbeatMs / LINK_TICKS_PER_HEARTBEAT)));
-    this.#streams = new LeafStreams({ jetstream: options.jetstream, log: this.#log });
     this.#conn = new LeafConnection({
       leaf: options.link.leafName,
       token: options.link.hubToken,
@@ -236,19 +210,43 @@ export class LeafLink {
       ...(options.backoffBaseMs === undefined ? {} : { backoffBaseMs: options.backoffBaseMs }),
       ...(options.backoffMaxMs === undefined ? {} : { backoffMaxMs: options.backoffMaxMs }),
     });
-    this.#sender = new LinkSender({ streams: this.#streams, clock: this.#clock });
+    this.#durable = new DurableSeqs({ streams: options.jetstream.streams, onDurable: (stream) => this.#sending.changed(stream) });
+    this.#sending = new SenderHost({
+      streams: new LeafStreams({ jetstream: options.jetstream, log: this.#log, durable: this.#durable }),
+      clock: this.#clock,
+      log: this.#log,
+      selfKind: 'leaf',
+      peerKind: 'hub',
+      bufferedBytes: () => {
+        const transport = this.#currentTransport();
+        return transport === undefined ? undefined : transport.ws.bufferedAmount;
+      },
+      send: (frames) => this.#sendAll(frames),
+      abort: (error) => this.#abort(this.#conn.connection, error.text),
+      onAcked: (acked) => this.#applyAcked(acked),
+    });
+    const sinkLog = this.#log.child({ direction: 'down' });
+    this.#receiving = new ReceiverHost({
+      peer: HUB_PEER,
+      peerKind: 'hub',
+      newSink: () => new LeafSink({ jetstream: options.jetstream, clock: this.#clock, hubName: () => this.#session?.peer ?? '', log: sinkLog }),
+      flusher: new TurnFlusher({ storage: options.jetstream.storage, log: sinkLog, failureMessage: 'storing downstream data failed; the hub resends after reconnecting' }),
+      clock: this.#clock,
+      log: sinkLog,
+      send: (frames) => this.#sendAll(frames),
+      abort: (code, text) => this.#closeConnection(code, text),
+    });
   }
 
   /** Starts dialing the hub and listening to stream changes. */
   start(): void {
     if (this.#isStarted) return;
     this.#isStarted = true;
+    // Synchronous inside JetStream's write path: only remember the name; the pump does the work.
     this.#unsubscribe = this.#jetstream.onStreamChange((stream) => {
-      // Synchronous inside JetStream's write path: only remember the name; the pump does the work.
-      this.#changed.add(stream.name);
-      this.#schedulePump();
+      this.#durable.changed(stream);
+      this.#sending.changed(stream.name);
     });
-    this.#syncedList = this.#syncedListKey();
     const tls = this.#options.tls;
     this.#log.info(
       { urls: this.#options.hubUrls, heartbeat_ms: this.#options.heartbeatMs, compression: this.#options.isCompressionWanted, tls_ca_file: tls?.caFile, tls_cert_file: tls?.certFile },
@@ -266,8 +264,8 @@ export class LeafLink {
     this.#isStopped = true;
     this.#unsubscribe?.();
     if (this.#tickTimer !== undefined) clearInterval(this.#tickTimer);
-    if (this.#pumpImmediate !== undefined) clearImmediate(this.#pumpImmediate);
-    if (this.#backpressureTimer !== undefined) clearTimeout(this.#backpressureTimer);
+    this.#sending.stop();
+    this.#receiving.close();
     this.#conn.stop(this.#clock.nowMs());
     this.#drive();
     const closing = [...this.#transports.values()].map(
@@ -281,43 +279,27 @@ export class LeafLink {
 
   /** The hub's durable cursor for the stream's current incarnation, as last heard (undefined before the first answer). */
   acked(stream: string): AckedCursor | undefined {
-    return this.#sender.acked(stream);
+    return this.#sending.sender.acked(stream);
   }
 
   /** Latest acknowledged cursor per stream name (an entry may name an incarnation replaced since; acked() checks). */
   get ackedCursors(): ReadonlyMap<string, AckedCursor> {
-    return this.#acked;
+    return this.#sending.ackedCursors;
   }
 
   /** Where the link is, per stream and as a whole (reads each stream's counters: for status calls, not per message). */
   status(): LeafLinkStatus {
     const nowMs = this.#clock.nowMs();
-    const progress = this.#sender.progress();
+    const progress = this.#sending.sender.progress();
     const stalled = this.#updateStalls(progress, nowMs);
     const now = nowNs();
     const streams: LeafLinkStreamStatus[] = [];
     for (const entry of progress) {
       const stream = this.#jetstream.streams.get(entry.stream);
       if (stream === undefined || stream.incarnation !== entry.incarnation) continue; // gone since progress() read it
-      streams.push({
-        ...this.#retention.status(stream),
-        stream: entry.stream,
-        incarnation: entry.incarnation,
-        state: entry.state,
-        ackedSeq: entry.ackedSeq,
-        firstSeq: entry.firstSeq,
-        lastSeq: entry.lastSeq,
-        sentSeq: entry.sentSeq,
-        backlogMsgs: entry.backlogMsgs,
-        backlogBytes: entry.backlogBytes,
-        oldestUnsyncedAgeMs: entry.oldestUnsyncedNs === undefined ? undefined : Math.max(0, Number((now - entry.oldestUnsyncedNs) / 1_000_000n)),
-        lastAckMs: entry.lastAckMs,
-        gapsSent: entry.gapsSent,
-        gapMsgs: entry.gapMsgs,
-        refusal: entry.refusal,
-        stalled: stalled.has(entry.stream),
-      });
+      streams.push({ ...this.#retention.status(stream), ...sentStreamStatus(entry, 'up', now), stalled: stalled.has(entry.stream) });
     }
+    const disk = linkStatesByPeer(this.#jetstream, (peer) => peer === HUB_PEER).get(HUB_PEER);
     const stats = this.#conn.stats;
     const retryAtMs = this.#conn.retryAtMs;
     const session = this.#conn.session;
@@ -331,10 +313,12 @@ export class LeafLink {
       attempt: this.#conn.attempt,
       retryInMs: retryAtMs === undefined ? undefined : Math.max(0, retryAtMs - nowMs),
       closes: stats.closes,
-      sender: this.#sender.stats,
+      sender: this.#sending.sender.stats,
+      receiver: this.#receiving.stats(),
       socketBufferedBytes: this.#transports.get(this.#conn.connection)?.ws.bufferedAmount ?? 0,
       stalled: stalled.size > 0,
       streams,
+      downstream: receivedStreamRows({ peer: HUB_PEER, direction: 'down', host: this.#receiving, disk }),
     };
   }
 
@@ -382,13 +366,13 @@ export class LeafLink {
       { hub_name: session.peer, version: session.version, url: this.#transports.get(connection)?.url, heartbeat_ms: session.heartbeatMs, compression: session.compression, window_bytes: session.peerWindowBytes },
       'link up',
     );
-    this.#changed.clear(); // connected() offers every stream as it is now
-    this.#sender.connected(session.peerWindowBytes);
-    this.#schedulePump();
+    this.#sending.connected(session.peerWindowBytes);
+    this.#receiving.connected(connection);
   }
 
   #onDown(reason: string): void {
-    this.#sender.disconnected();
+    this.#sending.disconnected();
+    this.#receiving.disconnected();
     this.#session = undefined;
     for (const tracker of this.#stalls.values()) tracker.isStalled = false;
     const retryAtMs = this.#conn.retryAtMs;
@@ -412,6 +396,16 @@ export class LeafLink {
     if (!isNew) this.#log.debug(fields, tlsCode === undefined ? 'link connect failed' : 'link TLS handshake failed');
     else if (tlsCode !== undefined) this.#log.error(fields, 'link TLS handshake failed; retrying (the same failure again at debug until the link is up)');
     else this.#log.warn(fields, 'link connect failed; retrying (the same failure again at debug until the link is up)');
+  }
+
+  /** Raises the retention floors with the hub's acknowledged cursors; a stream whose floor moved frees what waited for it. */
+  #applyAcked(acked: readonly AckedCursor[]): void {
+    const moved = new Set<Stream>();
+    for (const cursor of acked) {
+      const stream = this.#retention.acknowledged(cursor);
+      if (stream !== undefined) moved.add(stream);
+    }
+    for (const stream of moved) stream.applyRetention();
   }
 
   // ---------------------------------------------------------------- transport
@@ -479,7 +473,17 @@ export class LeafLink {
     }
     if (frame.t === 'error' && connection === this.#conn.connection) this.#logHubError(frame);
     const isSync = this.#conn.receive(connection, frame, nowMs);
-    if (isSync) this.#route(connection, frame as SyncFrame);
+    if (isSync) {
+      try {
+        this.#route(frame as SyncFrame);
+      } catch (err) {
+        if (err instanceof AssertionError) throw err; // STYLE.md §2.6 (4): never continue past a broken invariant
+        // Anything else is a bug in handling this frame: drop this connection (the next one starts from the durable cursors), not the leaf.
+        this.#log.error({ err }, 'handling a hub frame failed');
+        this.#receiving.sink.failed();
+        this.#closeConnection('internal', 'the leaf failed handling a frame');
+      }
+    }
     this.#drive();
   }
 
@@ -488,28 +492,18 @@ export class LeafLink {
     else this.#log.warn({ code: frame.code, text: frame.text }, 'link refused by the hub');
   }
 
-  /** A sync frame of the current, up connection. */
-  #route(connection: number, frame: SyncFrame): void {
+  /** A sync frame of the current, up connection: the receiver's answers to the upstream sender, the sender's frames to the downstream receiver. */
+  #route(frame: SyncFrame): void {
     switch (frame.t) {
       case 'cursor':
       case 'window':
       case 'error':
-        this.#sender.receive(frame as CursorFrame | WindowFrame | ErrorFrame);
-        this.#schedulePump();
+        this.#sending.receive(frame);
         return;
-      case 'offer': {
-        // Downstream sync (hub streams to the leaf) is not built: refuse the stream, keep the link.
-        const transport = this.#transports.get(connection);
-        if (transport !== undefined) {
-          this.#send(transport, { t: 'error', code: 'stream', text: 'this leaf does not take downstream streams', stream: frame.stream });
-          this.#conn.sent(connection, this.#clock.nowMs());
-        }
-        return;
-      }
+      case 'offer':
       case 'batch':
       case 'gap':
-        // Only after an offer the leaf answered; it refused every offer, so a hub sends none. Ignored.
-        this.#log.debug({ stream: frame.stream, t: frame.t }, 'downstream sync frame ignored');
+        this.#receiving.receive(frame);
         return;
     }
   }
@@ -550,72 +544,38 @@ export class LeafLink {
     transport.closeTimer.unref();
   }
 
-  // ---------------------------------------------------------------- sender pump
+  // ---------------------------------------------------------------- sending (both directions' frames)
 
-  #schedulePump(): void {
-    if (this.#pumpImmediate !== undefined || this.#isStopped) return;
-    this.#pumpImmediate = setImmediate(() => {
-      this.#pumpImmediate = undefined;
-      this.#pump();
-    });
+  /** The current connection's transport while its socket is open. */
+  #currentTransport(): Transport | undefined {
+    const transport = this.#transports.get(this.#conn.connection);
+    return transport !== undefined && transport.ws.readyState === WebSocket.OPEN ? transport : undefined;
   }
 
-  /** Feeds stream changes to the sender, polls it and sends what it hands out (unless the socket is backed up). */
-  #pump(): void {
-    if (this.#isStopped) return;
-    for (const name of this.#changed) this.#sender.streamChanged(name);
-    this.#changed.clear();
-    if (!this.#sender.isConnected) return;
+  /** Writes frames on the current connection; false when there is none or one could not be encoded (the connection was aborted). */
+  #sendAll(frames: readonly LeafFrame[]): boolean {
+    const transport = this.#currentTransport();
+    if (transport === undefined) return false;
+    for (const frame of frames) if (!this.#send(transport, frame)) return false;
+    if (frames.length > 0) this.#conn.sent(transport.connection, this.#clock.nowMs());
+    return true;
+  }
+
+  /**
+   * The downstream receiver closes the connection: a protocol error of the hub aborts it (close
+   * code 1002); anything else (a failed store, a local stream deleted under the sync) is a
+   * normal close the machine backs off from, and the next connection starts over.
+   */
+  #closeConnection(code: string, text: string): void {
     const connection = this.#conn.connection;
+    if (code === 'protocol') {
+      this.#abort(connection, text);
+      return;
+    }
     const transport = this.#transports.get(connection);
-    if (transport === undefined || transport.ws.readyState !== WebSocket.OPEN) return;
-    if (transport.ws.bufferedAmount > LINK_SOCKET_BUFFERED_BYTES_MAX) {
-      this.#scheduleBackpressureRetry();
-      return;
-    }
-    const output = this.#sender.poll();
-    this.#applyAcked(output.acked);
-    if (output.error !== undefined) {
-      this.#log.warn({ text: output.error.text }, 'the hub broke the sync protocol');
-      this.#abort(connection, output.error.text);
-      return;
-    }
-    for (const frame of output.frames) if (!this.#send(transport, frame)) return;
-    if (output.frames.length > 0) this.#conn.sent(connection, this.#clock.nowMs());
-    if (this.#sender.stats.divergences > this.#divergencesSeen) this.#reportDivergences();
-  }
-
-  /** Keeps the acknowledged cursors and raises the retention floors; a stream whose floor moved frees what waited for it. */
-  #applyAcked(acked: readonly AckedCursor[]): void {
-    if (acked.length === 0) return;
-    const moved = new Set<Stream>();
-    for (const cursor of acked) {
-      this.#acked.set(cursor.stream, cursor);
-      const stream = this.#retention.acknowledged(cursor);
-      if (stream !== undefined) moved.add(stream);
-    }
-    for (const stream of moved) stream.applyRetention();
-  }
-
-  #scheduleBackpressureRetry(): void {
-    if (this.#backpressureTimer !== undefined || this.#isStopped) return;
-    this.#backpressureTimer = setTimeout(() => {
-      this.#backpressureTimer = undefined;
-      this.#schedulePump();
-    }, LINK_BACKPRESSURE_RETRY_MS);
-  }
-
-  #reportDivergences(): void {
-    this.#divergencesSeen = this.#sender.stats.divergences;
-    for (const entry of this.#sender.progress()) {
-      const id = `${entry.stream}/${entry.incarnation}`;
-      if (entry.state !== 'diverged' || this.#diverged.has(id)) continue;
-      this.#diverged.add(id);
-      this.#log.warn(
-        { stream: entry.stream, incarnation: entry.incarnation, last_seq: entry.lastSeq, acked_seq: entry.ackedSeq },
-        'stream diverged: the hub has more of it than this leaf (lost data that was acknowledged); not synced until it is re-created',
-      );
-    }
+    this.#conn.closed(connection, this.#clock.nowMs(), `${code}: ${text}`);
+    if (transport !== undefined) this.#closeTransport(transport, code);
+    this.#drive();
   }
 
   // ---------------------------------------------------------------- timers
@@ -627,43 +587,19 @@ export class LeafLink {
     this.#drive();
     if (nowMs - this.#lastHousekeepingMs >= LINK_HOUSEKEEPING_MS) {
       this.#lastHousekeepingMs = nowMs;
-      this.#reconcileStreams();
+      this.#sending.reconcile();
       this.#retention.persist();
-      if (this.#sender.isConnected) this.#updateStalls(this.#sender.progress(), nowMs);
+      if (this.#sending.sender.isConnected) this.#updateStalls(this.#sending.sender.progress(), nowMs);
     }
-    if (this.#sender.isConnected) this.#schedulePump();
-  }
-
-  /**
-   * A stream opted in or out by a config update, which JetStream announces to no listener:
-   * compare the synced list with the last one and tell the sender about the difference.
-   * Also forgets acknowledged cursors of streams that are gone.
-   */
-  #reconcileStreams(): void {
-    const key = this.#syncedListKey();
-    if (key === this.#syncedList) return;
-    const before = new Set(this.#syncedList === '' ? [] : this.#syncedList.split('\n'));
-    const after = new Set(key === '' ? [] : key.split('\n'));
-    this.#syncedList = key;
-    for (const id of before) if (!after.has(id)) this.#changed.add(id.slice(0, id.indexOf(' ')));
-    for (const id of after) if (!before.has(id)) this.#changed.add(id.slice(0, id.indexOf(' ')));
-    for (const [stream, cursor] of this.#acked) if (!after.has(`${stream} ${cursor.incarnation}`)) this.#acked.delete(stream);
-    this.#schedulePump();
-  }
-
-  #syncedListKey(): string {
-    return this.#streams
-      .list()
-      .map((key) => `${key.stream} ${key.incarnation}`)
-      .join('\n');
+    if (this.#sending.sender.isConnected) this.#sending.schedule();
   }
 
   // ---------------------------------------------------------------- stalls
 
   /** Updates the stall trackers from `progress`; returns the names of the streams stalled now. */
-  #updateStalls(progress: ReturnType<LinkSender['progress']>, nowMs: number): Set<string> {
+  #updateStalls(progress: readonly SenderStreamProgress[], nowMs: number): Set<string> {
     const stalled = new Set<string>();
-    const isUp = this.#sender.isConnected;
+    const isUp = this.#sending.sender.isConnected;
     const seen = new Set<string>();
     for (const entry of progress) {
       seen.add(entry.stream);

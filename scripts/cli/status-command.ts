@@ -14,8 +14,8 @@ type Leafz = {
   role?: string;
   links?: string;
   leaf?: string;
-  link?: Record<string, unknown> & { streams?: StreamRow[] };
-  leafs?: (Record<string, unknown> & { leaf: string; streams?: StreamRow[] })[];
+  link?: Record<string, unknown> & { streams?: StreamRow[]; downstream?: StreamRow[] };
+  leafs?: (Record<string, unknown> & { leaf: string; streams?: StreamRow[]; downstream?: StreamRow[] })[];
 };
 
 function age(nowMs: number, atMs: unknown): string {
@@ -40,7 +40,9 @@ export function renderStatus(leafz: Leafz, nowMs: number): string {
       s.stream, String(s['state'] ?? ''), String(s['ackedSeq'] ?? '-'), String(s['lastSeq'] ?? '-'),
       String(s['backlogMsgs'] ?? 0), String(s['backlogBytes'] ?? 0), age(nowMs, s['lastAckMs']), s['stalled'] === true ? 'yes' : '',
     ]);
-    return `${head}\n${table(['stream', 'state', 'acked', 'last', 'backlog', 'bytes', 'last ack', 'stalled'], rows)}`;
+    const down = (link.downstream ?? []).map((s) => [s.stream, String(s['cursor'] ?? '-'), String(s['gaps'] ?? 0), String(s['incarnationChanges'] ?? 0), age(nowMs, s['lastBatchMs'])]);
+    const downTable = down.length === 0 ? '' : `\ndownstream (hub streams)\n${table(['stream', 'cursor', 'gaps', 'incarnations', 'last batch'], down)}`;
+    return `${head}\n${table(['stream', 'state', 'acked', 'last', 'backlog', 'bytes', 'last ack', 'stalled'], rows)}${downTable}`;
   }
   if (leafz.role === 'hub') {
     const rows = (leafz.leafs ?? []).flatMap((leaf) =>
@@ -49,7 +51,11 @@ export function renderStatus(leafz: Leafz, nowMs: number): string {
         String(s['incarnationChanges'] ?? 0), age(nowMs, s['lastBatchMs']),
       ]),
     );
-    return `hub: ${leafz.leafs?.length ?? 0} leaves\n${table(['leaf', 'link', 'stream', 'cursor', 'gaps', 'incarnations', 'last batch'], rows)}`;
+    const down = (leafz.leafs ?? []).flatMap((leaf) =>
+      (leaf.downstream ?? []).map((s) => [leaf.leaf, s.stream, String(s['state'] ?? ''), String(s['ackedSeq'] ?? '-'), String(s['backlogMsgs'] ?? 0), age(nowMs, s['lastAckMs'])]),
+    );
+    const downTable = down.length === 0 ? '' : `\ndownstream (hub streams to leaves)\n${table(['leaf', 'stream', 'state', 'acked', 'backlog', 'last ack'], down)}`;
+    return `hub: ${leafz.leafs?.length ?? 0} leaves\n${table(['leaf', 'link', 'stream', 'cursor', 'gaps', 'incarnations', 'last batch'], rows)}${downTable}`;
   }
   return 'no links (a plain server: run canopy leaf or canopy hub)';
 }

@@ -27,6 +27,21 @@ test('canopy status renders a leaf\'s link, a hub\'s leaves and a plain server',
   assert.match(renderStatus({ links: 'off' }, now), /no links/);
 });
 
+test('canopy status shows downstream streams (hub streams synced down) on both sides', () => {
+  const now = 1_000_000;
+  const leaf = renderStatus(
+    { role: 'leaf', leaf: 'gw-01', link: { state: 'up', hubUrl: 'ws://hub:7422', reconnects: 0, streams: [], downstream: [{ stream: 'CMDS', cursor: 42, gaps: 0, incarnationChanges: 0, lastBatchMs: now - 1000 }] } },
+    now,
+  );
+  assert.match(leaf, /^downstream \(hub streams\)$/m);
+  assert.match(leaf, /^CMDS\s+42\s+0\s+0\s+1\.0s$/m);
+  const hub = renderStatus(
+    { role: 'hub', leafs: [{ leaf: 'gw-01', connected: true, streams: [], downstream: [{ stream: 'CMDS', state: 'syncing', ackedSeq: 42, backlogMsgs: 3, lastAckMs: now - 500 }] }] },
+    now,
+  );
+  assert.match(hub, /^gw-01\s+CMDS\s+syncing\s+42\s+3\s+0\.5s$/m);
+});
+
 test('canopy status exits 1 with a clear line when the monitor cannot be reached', async () => {
   const port = await freePort();
   const run = runCanopy(['status', '-m', `http://127.0.0.1:${port}`]);

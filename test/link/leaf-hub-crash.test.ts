@@ -6,15 +6,11 @@
  * acknowledged reaches the hub exactly once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { jetstream, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { seededRandom, startCanopyServer, type CanopyServer } from '../helpers/canopy-server.ts';
+import { seededRandom } from '../helpers/canopy-server.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { freePort } from '../helpers/processes.ts';
+import { killRounds, startLinkProcesses } from '../helpers/link-processes.ts';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const KILLS = Number(process.env['LINK_CRASH_KILLS'] ?? 3);
@@ -42,31 +38,13 @@ function assertPrefix(seqs: readonly number[], where: string): void {
 
 test(`link: kill -9 of the leaf and of the hub while syncing loses and duplicates nothing (${KILLS} kills each, SEED=${SEED})`, async (t) => {
   const random = seededRandom(SEED);
-  const hubDir = mkdtempSync(join(tmpdir(), 'canopy-crash-hub-'));
-  const leafDir = mkdtempSync(join(tmpdir(), 'canopy-crash-leaf-'));
-  const [hubPort, leafPort, linkPort] = [await freePort(), await freePort(), await freePort()];
-  const hubArgs = ['--leaf_port', String(linkPort), '--leaf_host', '127.0.0.1', '--leaf_tokens', `${LEAF}=${TOKEN}`, '--link_heartbeat', '300ms'];
-  const leafArgs = ['--hub', `ws://127.0.0.1:${linkPort}`, '--leaf_name', LEAF, '--hub_token', TOKEN, '--link_heartbeat', '300ms'];
-  let hub: CanopyServer = await startCanopyServer(hubPort, hubDir, { command: 'hub', extraArgs: hubArgs });
-  let leaf: CanopyServer = await startCanopyServer(leafPort, leafDir, { command: 'leaf', extraArgs: leafArgs });
-  const open: NatsConnection[] = [];
-  t.after(async () => {
-    for (const nc of open) await nc.close().catch(() => undefined);
-    await leaf.kill();
-    await hub.kill();
-    rmSync(hubDir, { recursive: true, force: true });
-    rmSync(leafDir, { recursive: true, force: true });
-  });
-  const connectTo = async (server: CanopyServer): Promise<NatsConnection> => {
-    const nc = await connect({ servers: server.server, reconnect: false });
-    open.push(nc);
-    return nc;
-  };
-  await (await jetstreamManager(await connectTo(leaf))).streams.add({ name: STREAM, subjects: ['telemetry.>'], storage: StorageType.File });
+  const processes = await startLinkProcesses(t, { leaf: LEAF, token: TOKEN, dirPrefix: 'canopy-crash' });
+  const connectTo = processes.connectTo;
+  await (await jetstreamManager(await connectTo(processes.leaf))).streams.add({ name: STREAM, subjects: ['telemetry.>'], storage: StorageType.File });
 
   let acked = 0;
   const publishFor = async (ms: number): Promise<void> => {
-    const nc = await connectTo(leaf);
+    const nc = await connectTo(processes.leaf);
     const js = jetstream(nc);
     const until = Date.now() + ms;
     while (Date.now() < until) {
@@ -77,28 +55,20 @@ test(`link: kill -9 of the leaf and of the hub while syncing loses and duplicate
     await nc.close();
   };
 
-  for (let round = 1; round <= KILLS * 2; round++) {
-    const killsHub = round % 2 === 0;
-    const where = `round ${round} (kill ${killsHub ? 'hub' : 'leaf'}, SEED=${SEED})`;
-    // Publish while the link syncs, kill at a random moment, restart.
-    const publishing = publishFor(300 + Math.floor(random() * 500));
-    await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 400)));
-    if (killsHub) {
-      assert.equal(await hub.kill(), 'SIGKILL');
-      await publishing;
-      hub = await startCanopyServer(hubPort, hubDir, { command: 'hub', extraArgs: hubArgs });
-    } else {
-      await publishing; // PubAcks first: the leaf's acknowledged messages are the ones that must arrive
-      assert.equal(await leaf.kill(), 'SIGKILL');
-      leaf = await startCanopyServer(leafPort, leafDir, { command: 'leaf', extraArgs: leafArgs });
-    }
-    const hubJsm = await jetstreamManager(await connectTo(hub));
-    assertPrefix(await hubOriginSeqs(hubJsm, acked), where);
-  }
+  // Publish while the link syncs, kill at a random moment, restart. The leaf dies only after its
+  // PubAcks: the messages it acknowledged are the ones that must arrive.
+  await killRounds(processes, {
+    kills: KILLS,
+    random,
+    seed: SEED,
+    publishFor,
+    killAfterPublishing: 'leaf',
+    check: async (where) => assertPrefix(await hubOriginSeqs(await jetstreamManager(await connectTo(processes.hub)), acked), where),
+  });
 
-  const leafInfo = await (await jetstreamManager(await connectTo(leaf))).streams.info(STREAM);
+  const leafInfo = await (await jetstreamManager(await connectTo(processes.leaf))).streams.info(STREAM);
   assert.ok(leafInfo.state.last_seq >= acked, 'every acknowledged message is on the leaf');
-  const hubJsm = await jetstreamManager(await connectTo(hub));
+  const hubJsm = await jetstreamManager(await connectTo(processes.hub));
   await eventually(async () => assert.equal((await hubJsm.streams.info(STREAM)).state.messages, leafInfo.state.last_seq), { timeoutMs: 30_000, intervalMs: 200 });
   assertPrefix(await hubOriginSeqs(hubJsm, leafInfo.state.last_seq), 'at the end');
   t.diagnostic(`${KILLS} leaf kills and ${KILLS} hub kills; ${acked} acknowledged on the leaf, ${leafInfo.state.last_seq} stored, all on the hub once, in order`);

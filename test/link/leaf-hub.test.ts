@@ -23,6 +23,7 @@ import {
   worldHubLink,
   worldServerOptions as serverOptions,
 } from '../helpers/leaf-hub-world.ts';
+import { resetRepeatedly } from '../helpers/link-processes.ts';
 
 const SEED = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -31,20 +32,10 @@ const RESET_RUN_MSGS = 6000;
 const RESET_RUN_RATE = 1000;
 
 test(`link: leaf stream reaches the hub exactly while the link is reset every 50-400 ms during ~1,000 msg/s (SEED=${SEED})`, async (t) => {
-  const random = seededRandom(SEED);
   const world = await startWorld(t);
-  let resets = 0;
-  let isResetting = true;
-  const resetter = (async () => {
-    while (isResetting) {
-      await new Promise((resolve) => setTimeout(resolve, 50 + Math.floor(random() * 350)));
-      world.proxy.reset();
-      resets++;
-    }
-  })();
+  const resetter = resetRepeatedly(world.proxy, seededRandom(SEED));
   await publish(world.leafNc, 1, RESET_RUN_MSGS, RESET_RUN_RATE);
-  isResetting = false;
-  await resetter;
+  const resets = await resetter.stop();
   await checkHubEquals(world, RESET_RUN_MSGS);
   t.diagnostic(`${resets} resets, ${world.proxy.stats.accepted} connections, SEED=${SEED}`);
   assert.ok(resets >= 10, 'the link was reset during the run');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AssertionError } from '../../../core/util/assert.ts';
 import type { BatchFrame, GapFrame, OfferFrame, ReceiverOutput, StreamKey } from '../../../core/link/index.ts';
-import { LINK_BATCH_MSGS_MAX, LinkReceiver } from '../../../core/link/index.ts';
+import { GAP_REASON_FILTERED, LINK_BATCH_MSGS_MAX, LinkReceiver } from '../../../core/link/index.ts';
 import { ManualClock, MemorySink, message } from './helpers.ts';
 
 const A: StreamKey = { stream: 'a', incarnation: 'inc-1' };
@@ -136,6 +136,21 @@ test('gap: recorded durably with reason and time, counted, logged, and the curso
   assert.equal(receiver.stats.gaps, 1);
   assert.equal(receiver.stats.gapMsgs, 7);
   assert.equal(receiver.progress()[0]!.gapMsgs, 7);
+});
+
+test("gap 'filtered': the cursor moves durably, but no gap is counted, logged or recorded as a loss", () => {
+  const { sink, receiver } = setup();
+  receiver.receive(offer(A));
+  receiver.receive(batch(A, 1, 1));
+  receiver.receive(gap(A, 2, 9, GAP_REASON_FILTERED));
+  receiver.receive(batch(A, 10, 10));
+  const output = receiver.poll();
+  assert.deepEqual(output.events, [], 'no gap event: nothing was lost');
+  flush(sink, receiver);
+  assert.deepEqual(cursors(receiver.poll()), ['cursor a 10']);
+  assert.deepEqual(sink.contents(A), ['1', 'gap 2..9 filtered', '10'], 'the sink still gets the write that moves the cursor');
+  assert.deepEqual([receiver.stats.gaps, receiver.stats.gapMsgs, receiver.stats.filteredMsgs], [0, 0, 8]);
+  assert.equal(receiver.progress()[0]!.gaps, 0);
 });
 
 test('gap: only the part the receiver does not have is recorded (a resend overlapping staged data)', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AssertionError } from '../../../core/util/assert.ts';
 import type { BatchFrame, CursorFrame, SenderFrame, SenderOutput, StreamKey } from '../../../core/link/index.ts';
-import { LinkSender } from '../../../core/link/index.ts';
+import { GAP_REASON_FILTERED, LINK_FILTERED_TAIL_MS, LinkSender } from '../../../core/link/index.ts';
 import { ManualClock, MemoryStreams } from './helpers.ts';
 
 function setup(options: { window?: number; batchMsgsMax?: number; batchBytesMax?: number; inflightBatchesMax?: number } = {}) {
@@ -187,6 +187,33 @@ test('gap: a purge of everything, a message deleted in the middle, a deleted tai
   streams.deleteUpTo('a', 10, 'purged');
   sender.streamChanged('a');
   assert.deepEqual(show(sender.poll().frames), ['gap a 7..10 purged']);
+});
+
+test("gap 'filtered' (a view holding only some messages for this receiver): holes go before the next batch, uncounted; a tail of them at most once per LINK_FILTERED_TAIL_MS", () => {
+  const { streams, clock, sender } = setup();
+  const a = streams.create('a', 'inc-a');
+  streams.publish('a', 6);
+  streams.deleteOne('a', 2);
+  streams.deleteOne('a', 3);
+  streams.deleteOne('a', 6);
+  streams.streams.get('a')!.reason = GAP_REASON_FILTERED; // what a filtered view answers for others' messages
+  sender.connected(10_000);
+  sender.poll();
+  sender.receive(cursor(a, 0));
+  // The hole before 4 goes with the batch; so does the tail (6): the first one at once.
+  assert.deepEqual(show(sender.poll().frames), ['batch a 1..1', 'gap a 2..3 filtered', 'batch a 4..5', 'gap a 6..6 filtered']);
+  sender.receive(cursor(a, 6));
+  streams.publish('a', 2);
+  streams.deleteOne('a', 7);
+  streams.deleteOne('a', 8);
+  streams.streams.get('a')!.reason = GAP_REASON_FILTERED;
+  sender.streamChanged('a');
+  clock.now += LINK_FILTERED_TAIL_MS - 1;
+  assert.deepEqual(show(sender.poll().frames), [], 'the next tail of others messages waits');
+  clock.now += 1;
+  assert.deepEqual(show(sender.poll().frames), ['gap a 7..8 filtered'], 'then goes, so the receiver stays close behind');
+  const progress = sender.progress()[0]!;
+  assert.deepEqual([progress.gapsSent, progress.gapMsgs, progress.filteredMsgs, sender.stats.gapsSent], [0, 0, 5, 0]);
 });
 
 test('disconnect: nothing in flight is assumed delivered; the next connection offers again and resends from the cursor', () => {

@@ -56,13 +56,13 @@ export const LINK_BUGS: readonly LinkBug[] = [
     kind: 'core',
     name: 'sender-skips-gap',
     rule: 'README "Gap": the sender sends gap(cursor + 1, firstSeq - 1) before the next batch',
-    edits: [{ file: 'sender.ts', find: '      this.#sendGap(sync, state.firstSeq - 1);\n', replace: '      sync.nextSeq = state.firstSeq;\n' }],
+    edits: [{ file: 'sender.ts', find: '      this.#sendGap(sync, state.firstSeq - 1, this.#gapReason(sync, state.firstSeq - 1));\n', replace: '      sync.nextSeq = state.firstSeq;\n' }],
   },
   {
     kind: 'core',
     name: 'gap-covers-kept-data',
     rule: 'README "Gap": a gap is never sent for data the sender still has',
-    edits: [{ file: 'sender.ts', find: '      this.#sendGap(sync, state.firstSeq - 1);\n', replace: '      this.#sendGap(sync, state.firstSeq);\n' }],
+    edits: [{ file: 'sender.ts', find: '      this.#sendGap(sync, state.firstSeq - 1, this.#gapReason(sync, state.firstSeq - 1));\n', replace: '      this.#sendGap(sync, state.firstSeq, this.#gapReason(sync, state.firstSeq - 1));\n' }],
   },
   {
     kind: 'core',
