@@ -4,37 +4,16 @@
  * driven by a raw link client, checked with the official nats.js JetStream client.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { describe, test } from 'node:test';
 import { parseTemplate } from '../../../hub/ingest/ingest-target.ts';
-import { LinkTestClient, messages, newIncarnation, startTestHub, type TestHub } from './link-test-client.ts';
+import { describeHub, messages, newIncarnation } from './link-test-client.ts';
 
 describe('leaf streams landing in a hub stream the operator chose', () => {
-  let hub: TestHub;
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  const clients: LinkTestClient[] = [];
-
-  async function leaf(name: string): Promise<LinkTestClient> {
-    const client = await LinkTestClient.connect(hub.linkUrl, name);
-    clients.push(client);
-    return client;
-  }
-
-  before(async () => {
-    hub = await startTestHub();
-    nc = await connect({ servers: hub.natsUrl });
-    jsm = await jetstreamManager(nc);
-  });
-  after(async () => {
-    for (const client of clients) client.close();
-    await nc.close();
-    await hub.close();
-  });
+  const fixture = describeHub();
+  const leaf = fixture.leaf;
 
   test('two leaf streams of two leaves land in one regional stream under the template; each keeps its own cursor', async () => {
-    await jsm.streams.add({
+    await fixture.jsm().streams.add({
       name: 'REGION',
       subjects: ['eu.>'],
       metadata: { 'canopy.ingest.streams': 'ORDERS, EVENTS', 'canopy.ingest.subject': 'eu.{leaf}.in.{subject}' },
@@ -49,19 +28,19 @@ describe('leaf streams landing in a hub stream the operator chose', () => {
       client.batch(key, messages(1, 2, `${key.stream.toLowerCase()}.x`));
       await client.cursorAt(key, 2);
     }
-    const info = await jsm.streams.info('REGION');
+    const info = await fixture.jsm().streams.info('REGION');
     assert.equal(info.state.messages, 6);
     const subjects: string[] = [];
     for (let seq = 1; seq <= 6; seq++) {
-      const stored = await jsm.streams.getMessage('REGION', { seq });
+      const stored = await fixture.jsm().streams.getMessage('REGION', { seq });
       assert.ok(stored !== null);
       subjects.push(stored.subject);
       assert.equal(stored.subject.split('.')[1], stored.header.get('Canopy-Origin-Leaf'), 'the leaf name is the template token');
     }
     assert.deepEqual(subjects, ['eu.gwA.in.orders.x', 'eu.gwA.in.orders.x', 'eu.gwA.in.events.x', 'eu.gwA.in.events.x', 'eu.gwB.in.orders.x', 'eu.gwB.in.orders.x']);
     // No stream of the leaf streams' own names was created.
-    await assert.rejects(jsm.streams.info('ORDERS'));
-    await assert.rejects(jsm.streams.info('EVENTS'));
+    await assert.rejects(fixture.jsm().streams.info('ORDERS'));
+    await assert.rejects(fixture.jsm().streams.info('EVENTS'));
 
     // Each (leaf, stream) resumes from its own cursor, kept in REGION.
     const again = await leaf('gwA');
@@ -72,9 +51,9 @@ describe('leaf streams landing in a hub stream the operator chose', () => {
   });
 
   test('a leaf stream claimed by two hub streams, or a template without {leaf}, is refused with the reason', async () => {
-    await jsm.streams.add({ name: 'CLAIM_A', subjects: ['claim.a'], metadata: { 'canopy.ingest.streams': 'TWICE' } });
-    await jsm.streams.add({ name: 'CLAIM_B', subjects: ['claim.b'], metadata: { 'canopy.ingest.streams': 'TWICE' } });
-    await jsm.streams.add({ name: 'NO_NAMESPACE', subjects: ['flat.>'], metadata: { 'canopy.ingest.streams': 'FLAT', 'canopy.ingest.subject': 'flat.{subject}' } });
+    await fixture.jsm().streams.add({ name: 'CLAIM_A', subjects: ['claim.a'], metadata: { 'canopy.ingest.streams': 'TWICE' } });
+    await fixture.jsm().streams.add({ name: 'CLAIM_B', subjects: ['claim.b'], metadata: { 'canopy.ingest.streams': 'TWICE' } });
+    await fixture.jsm().streams.add({ name: 'NO_NAMESPACE', subjects: ['flat.>'], metadata: { 'canopy.ingest.streams': 'FLAT', 'canopy.ingest.subject': 'flat.{subject}' } });
     const client = await leaf('gwC');
     client.offer({ stream: 'TWICE', incarnation: newIncarnation() }, 1, 1);
     const twice = await client.expect('error');
@@ -84,7 +63,7 @@ describe('leaf streams landing in a hub stream the operator chose', () => {
     const flat = await client.expect('error');
     assert.equal(flat.code, 'stream');
     assert.match(flat.text, /canopy\.ingest\.subject" must hold \{leaf\} once/);
-    assert.equal((await jsm.streams.info('NO_NAMESPACE')).state.messages, 0);
+    assert.equal((await fixture.jsm().streams.info('NO_NAMESPACE')).state.messages, 0);
   });
 });
 
