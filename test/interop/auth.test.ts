@@ -10,9 +10,11 @@ import {
   connect,
   nkeyAuthenticator,
   nkeys,
+  wsconnect,
   type ConnectionOptions,
   type NatsConnection,
 } from '@nats-io/transport-node';
+import { WebSocket } from 'ws';
 import { ConfigError } from '../../core/server/options.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -258,6 +260,19 @@ describe('nkey users', () => {
 
   test('password users next to nkey users still work', async () => {
     await assertRoundTrip(await open({ user: 'alice', pass: 'pw' }));
+  });
+});
+
+describe('WebSocket clients', () => {
+  test('are authenticated the same way (nkey over ws, wrong password refused)', async (t) => {
+    const user = nkeys.createUser();
+    const broker = await startAuthBroker({ websocket_port: -1, authorization: { users: [{ nkey: user.getPublicKey() }, { user: 'alice', password: 'pw' }] } });
+    t.after(() => broker.close());
+    (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
+    const ws = await wsconnect({ servers: broker.websocketUrl, authenticator: nkeyAuthenticator(user.getSeed()), reconnect: false });
+    await assertRoundTrip(ws);
+    await ws.close();
+    await assert.rejects(wsconnect({ servers: broker.websocketUrl, user: 'alice', pass: 'wrong', reconnect: false }), AuthorizationError);
   });
 });
 
