@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {
   AuthorizationError,
   connect,
+  credsAuthenticator,
   nkeyAuthenticator,
   nkeys,
   wsconnect,
@@ -256,6 +257,21 @@ describe('nkey users', () => {
     client.close();
     const { answer } = await rawConnect(broker.port, { nkey: user.getPublicKey() });
     assert.equal(answer, VIOLATION);
+  });
+
+  test('credsAuthenticator (a .creds file: JWT plus seed) is refused even for a configured nkey: JWTs are not verified', async () => {
+    const creds = [
+      '-----BEGIN NATS USER JWT-----',
+      'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln',
+      '------END NATS USER JWT------',
+      '',
+      '-----BEGIN USER NKEY SEED-----',
+      new TextDecoder().decode(user.getSeed()),
+      '------END USER NKEY SEED------',
+      '',
+    ].join('\n');
+    await assert.rejects(open({ authenticator: credsAuthenticator(new TextEncoder().encode(creds)) }), AuthorizationError);
+    assert.equal(warnings(records).at(-1)?.fields['reason'], 'JWT (credentials) authentication is not supported');
   });
 
   test('password users next to nkey users still work', async () => {
