@@ -9,6 +9,7 @@ import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
 import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
+import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
@@ -30,6 +31,8 @@ export interface ConnectionHost {
   readonly options: ServerOptions;
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
+  /** Set when client authentication is configured. */
+  readonly authenticator: Authenticator | undefined;
   /** The INFO line (with ␍␊) for this connection. */
   infoLine(connection: ClientConnection): string;
   onConnectionClosed(connection: ClientConnection): void;
@@ -49,6 +52,10 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly startMs: number;
   readonly log: Logger;
   lastActivityMs: number;
+  /** The INFO `nonce` a client signs with its nkey; undefined when no nkey user is configured. */
+  readonly nonce: string | undefined;
+  /** Who the client authenticated as; undefined until CONNECT, and always when no auth is configured. */
+  authorizedUser: AuthorizedUser | undefined;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -99,6 +106,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.lastActivityMs = this.startMs;
     this.log = options.log;
     this.closedReason = undefined;
+    this.nonce = options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined;
+    this.authorizedUser = undefined;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -267,6 +276,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       return;
     }
     const fields = connect as Record<string, unknown>;
+    // nats-server parity: client.go processConnect checks auth before the protocol field.
+    if (!this.#authenticate(fields)) return;
     const protocol = fields['protocol'];
     if (protocol !== undefined && protocol !== 0 && protocol !== 1) {
       this.sendErr(ProtocolErrorText.invalidClientProtocol);
@@ -298,6 +309,23 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     this.log.debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
     this.#ok();
+  }
+
+  /** Checks CONNECT's credentials when auth is configured; on failure sends the violation and closes. */
+  #authenticate(fields: Record<string, unknown>): boolean {
+    const authenticator = this.#host.authenticator;
+    if (authenticator === undefined) return true;
+    const result = authenticator.authenticate(fields, this.nonce);
+    if (result.isAuthorized) {
+      this.authorizedUser = result.user;
+      return true;
+    }
+    this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: result.user, reason: result.reason }, 'authorization violation');
+    // nats-server parity: client.go authViolation sends the -ERR, then closes (Authentication Failure).
+    this.sendErr(ProtocolErrorText.authorizationViolation);
+    this.close(ClosedReason.authenticationViolation);
+    return false;
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {

@@ -5,6 +5,8 @@
  */
 import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { resolveAuthOptions, type AuthOptions } from './auth.ts';
+import { ConfigError } from './config-error.ts';
 import {
   AUTH_TIMEOUT_MS,
   CONNECTIONS_MAX,
@@ -46,7 +48,10 @@ export type ServerOptions = {
   readonly subscriptionsMax: number;
   readonly pingIntervalMs: number;
   readonly pingsOutstandingMax: number;
+  /** Time allowed to send CONNECT: `auth_timeout`, or `authorization.timeout` when set. */
   readonly authTimeoutMs: number;
+  /** Client authentication; undefined = none (any CONNECT is accepted). */
+  readonly auth: AuthOptions | undefined;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
@@ -55,16 +60,7 @@ export type ServerOptions = {
   readonly syncPolicy: SyncPolicy;
 };
 
-/** A bad flag or config value: one line naming the key and what is allowed. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'ERR_CONFIG';
-  readonly key: string;
-  constructor(key: string, message: string) {
-    super(`invalid value for "${key}": ${message}`);
-    this.key = key;
-  }
-}
+export { ConfigError };
 
 export type OptionKind = 'port' | 'optional_port' | 'int' | 'string' | 'duration' | 'size' | 'log_level' | 'bool' | 'sync';
 
@@ -104,6 +100,9 @@ export const SERVER_OPTION_SPECS = {
   ping_interval: { kind: 'duration', min: 10, describe: 'interval between server PINGs (seconds or "2m")' },
   ping_max: { kind: 'int', min: 1, max: 1000, describe: 'outstanding PINGs before a connection is stale' },
   auth_timeout: { kind: 'duration', min: 10, describe: 'time allowed to send CONNECT (seconds or "2s")' },
+  auth: { kind: 'string', describe: 'token clients must send (plain or a bcrypt hash); the config file also takes an "authorization" block' },
+  user: { kind: 'string', describe: 'user name clients must send (with --pass)' },
+  pass: { kind: 'string', describe: 'password for --user (plain or a bcrypt hash)' },
   write_deadline: { kind: 'duration', min: 10, describe: 'time a blocked write may take before the client is a slow consumer' },
   lame_duck_duration: { kind: 'duration', min: 0, describe: 'time allowed for clients to leave on shutdown' },
 } as const satisfies Record<string, OptionSpec>;
@@ -141,6 +140,9 @@ export const DEFAULT_SERVER_CONFIG = {
   ping_interval: PING_INTERVAL_MS / 1000,
   ping_max: PINGS_OUTSTANDING_MAX,
   auth_timeout: AUTH_TIMEOUT_MS / 1000,
+  auth: '',
+  user: '',
+  pass: '',
   write_deadline: 10,
   lame_duck_duration: 30,
 } as const satisfies Record<ServerOptionKey, string | number>;
@@ -256,13 +258,15 @@ function optionalPort(port: number): number | undefined {
 /**
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
  * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded defaults.
+ * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
  */
 export function resolveServerOptions(raw: Record<string, unknown>): ServerOptions {
   const values = new Map<string, string | number>();
   for (const [key, value] of Object.entries(DEFAULT_SERVER_CONFIG)) {
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
-  for (const [key, value] of Object.entries(flattenConfig(raw))) {
+  const { authorization, ...flat } = flattenConfig(raw);
+  for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
       throw new ConfigError(key, `unknown option; known options: ${Object.keys(SERVER_OPTION_SPECS).join(', ')}`);
@@ -271,6 +275,7 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
+  const auth = resolveAuthOptions({ authorization, token: str('auth'), user: str('user'), password: str('pass') });
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
@@ -291,7 +296,8 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
     subscriptionsMax: num('max_subscriptions'),
     pingIntervalMs: num('ping_interval'),
     pingsOutstandingMax: num('ping_max'),
-    authTimeoutMs: num('auth_timeout'),
+    authTimeoutMs: auth?.timeoutMs ?? num('auth_timeout'),
+    auth,
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',

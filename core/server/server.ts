@@ -10,6 +10,7 @@ import { ProtocolErrorText } from '../protocol/errors.ts';
 import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
+import { Authenticator } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
 import { InternalClient } from './internal-client.ts';
@@ -41,6 +42,7 @@ export class Server implements ConnectionHost {
   readonly serverName: string;
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
+  readonly authenticator: Authenticator | undefined;
   readonly connections: Map<number, ClientConnection>;
   /** Most recent last; bounded by CLOSED_CONNECTIONS_MAX. */
   readonly closedConnections: ClientConnection[];
@@ -60,6 +62,7 @@ export class Server implements ConnectionHost {
     this.serverName = this.options.serverName === '' ? this.serverId : this.options.serverName;
     this.sublist = new Sublist<Subscription>();
     this.stats = new ServerStats();
+    this.authenticator = this.options.auth === undefined ? undefined : new Authenticator(this.options.auth);
     this.connections = new Map();
     this.closedConnections = [];
     this.startMs = Date.now();
@@ -92,11 +95,13 @@ export class Server implements ConnectionHost {
       headers: true,
       max_payload: this.options.payloadBytesMax,
       ...(this.options.isJetStreamEnabled ? { jetstream: true } : {}),
+      ...(this.authenticator !== undefined ? { auth_required: true } : {}),
     };
   }
 
   infoLine(connection: ClientConnection): string {
-    return `${this.#infoPrefix},"client_id":${connection.cid},"client_ip":${JSON.stringify(connection.remoteAddress)}}\r\n`;
+    const nonce = connection.nonce === undefined ? '' : `,"nonce":"${connection.nonce}"`;
+    return `${this.#infoPrefix},"client_id":${connection.cid},"client_ip":${JSON.stringify(connection.remoteAddress)}${nonce}}\r\n`;
   }
 
   async start(): Promise<ListenAddresses> {

@@ -9,6 +9,8 @@ export class ServerStats {
   totalConnections = 0;
   /** Connections refused because max_connections was reached. */
   rejectedConnections = 0;
+  /** CONNECTs refused with -ERR 'Authorization Violation'. */
+  authorizationViolations = 0;
 }
 
 /**
@@ -18,6 +20,7 @@ export class ServerStats {
 export const ClosedReason = {
   clientClosed: 'Client Closed',
   authenticationTimeout: 'Authentication Timeout',
+  authenticationViolation: 'Authentication Failure',
   slowConsumerPendingBytes: 'Slow Consumer (Pending Bytes)',
   slowConsumerWriteDeadline: 'Slow Consumer (Write Deadline)',
   staleConnection: 'Stale Connection',
