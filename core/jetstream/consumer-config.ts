@@ -46,6 +46,7 @@ import {
   newStreamInvalidConfigError,
 } from './api/errors.generated.ts';
 import type { StreamConfig } from './api/types.ts';
+import { readMetadata } from './config-metadata.ts';
 import { DESCRIPTION_CHARS_MAX, NAME_CHARS_MAX } from './stream-config.ts';
 
 export const DeliverPolicy = ['all', 'last', 'new', 'by_start_sequence', 'by_start_time', 'last_per_subject'] as const;
@@ -168,19 +169,6 @@ function readIntList(raw: Raw, key: string, itemsMax: number): number[] | JsApiE
   return value as number[];
 }
 
-function readMetadata(raw: Raw): Record<string, string> | undefined | JsApiError {
-  const value = raw['metadata'];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) return typeError('metadata', 'map[string]string', value);
-  const entries = Object.entries(value as Raw);
-  if (entries.length === 0) return undefined;
-  const metadata: Record<string, string> = {};
-  for (const [key, item] of entries) {
-    if (typeof item !== 'string') return typeError('metadata', 'map[string]string', item);
-    metadata[key] = item;
-  }
-  return metadata;
-}
 
 /** Raw request fields, type-checked, before defaults. */
 type ParsedFields = {
@@ -260,7 +248,7 @@ function parseFields(raw: Raw): ParsedFields | JsApiError {
   if (backoff instanceof JsApiError) return backoff;
   const filterSubjects = readStringList(raw, 'filter_subjects', FILTER_SUBJECTS_MAX);
   if (filterSubjects instanceof JsApiError) return filterSubjects;
-  const metadata = readMetadata(raw);
+  const metadata = readMetadata(raw, typeError);
   if (metadata instanceof JsApiError) return metadata;
   let optStartTimeNs: bigint | undefined;
   const optStartTime = out['optStartTime'] as string;

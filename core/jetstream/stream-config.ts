@@ -10,8 +10,10 @@ import {
   newStreamReplicasNotSupportedError,
   newStreamUpdateError,
   newStreamMirrorNotUpdatableError,
-  type JsApiError,
+  newInvalidJSONError,
+  JsApiError,
 } from './api/errors.generated.ts';
+import { readMetadata } from './config-metadata.ts';
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from './api/types.ts';
 
 /** Longest stream or consumer name (NATS-SPEC.md §1.8, ADR-6). */
@@ -131,7 +133,13 @@ export function normalizeStreamConfig(input: unknown): StreamConfig | JsApiError
   if (boolField(raw, 'no_ack')) config.no_ack = true;
   if (boolField(raw, 'discard_new_per_subject')) config.discard_new_per_subject = true;
   if (f.first_seq > 0) config.first_seq = f.first_seq;
-  const passThrough = ['placement', 'mirror', 'sources', 'subject_transform', 'republish', 'metadata'] as const;
+  const metadata = readMetadata(raw, (key, expected, value) => {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    return newInvalidJSONError({ err: `json: cannot unmarshal ${got} into Go struct field StreamConfig.${key} of type ${expected}` });
+  });
+  if (metadata instanceof JsApiError) return metadata;
+  if (metadata !== undefined) config.metadata = metadata;
+  const passThrough = ['placement', 'mirror', 'sources', 'subject_transform', 'republish'] as const;
   for (const key of passThrough) {
     const value = raw[key];
     if (value !== undefined && value !== null) (config as Record<string, unknown>)[key] = value;

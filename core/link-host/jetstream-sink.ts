@@ -52,6 +52,12 @@ export type SinkRole = {
   originHeaders(key: StreamKey, msg: LinkMessage): [string, string][];
   /** The `createStream` request for a target stream created on first offer. */
   newStreamConfig(stream: string): Record<string, unknown>;
+  /**
+   * Whether the peer's sender reads a filtered share, so its 'filtered' gaps are no loss (the
+   * leaf, of a downstream stream). Otherwise a 'filtered' gap is recorded as a gap like any other:
+   * a peer must not skip its own data unseen.
+   */
+  readonly isPeerFiltered: boolean;
   /** Why an existing target must not take this peer's stream (e.g. it would loop back), or undefined. */
   refuseTarget?(target: Stream): string | undefined;
 };
@@ -358,6 +364,14 @@ export class JetStreamSink implements ReceiverSink {
    * host starts the new connection from fresh cursors instead of resetting it at the first offer.
    */
   revalidate(): void {
+    // The target mapping is asked again at each connection; a peer stream whose target changed
+    // needs a sink without the old target's view (like a vanished target): stale, so replaced.
+    for (const [stream, before] of [...this.#targetNames]) {
+      this.#targetNames.delete(stream);
+      const now = this.#targetNameOf(stream);
+      const isSame = 'name' in before ? 'name' in now && now.name === before.name : 'refusal' in now && now.refusal === before.refusal;
+      if (!isSame) this.#isStale = true;
+    }
     for (const stream of [...this.#targets.keys()]) this.#target(stream);
     this.#abort = undefined; // no connection to reset: the host replaces this sink before the peer syncs
   }
@@ -412,7 +426,7 @@ export class JetStreamSink implements ReceiverSink {
 
   #appendGap(key: StreamKey, origin: string, before: OriginCursorState, gap: GapRecord): void {
     assert(gap.from === before.cursor + 1 && gap.to >= gap.from, `${origin}: gap ${gap.from}..${gap.to} after staged cursor ${before.cursor}`);
-    if (gap.reason === GAP_REASON_FILTERED) {
+    if (gap.reason === GAP_REASON_FILTERED && this.#role.isPeerFiltered) {
       // Messages meant for other receivers: the cursor moves past them; nothing was lost, nothing to record.
       this.#stageCursor(key, origin, { ...before, cursor: gap.to });
       return;

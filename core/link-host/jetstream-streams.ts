@@ -129,8 +129,10 @@ export class JetStreamStreams implements SenderStreams {
     const lastSeq = this.#lastSeqOf(stream);
     if (lastSeq === undefined) return undefined;
     const state = stream.store.state();
-    if (state.messages === 0) return { firstSeq: state.lastSeq + 1, lastSeq };
-    return { firstSeq: state.firstSeq, lastSeq };
+    // Never a first sequence past the watermark + 1: a gap up to it would tell the peer about
+    // removals of messages not yet on disk here (a crash would bring back their sequences).
+    const firstSeq = state.messages === 0 ? state.lastSeq + 1 : state.firstSeq;
+    return { firstSeq: Math.min(firstSeq, lastSeq + 1), lastSeq };
   }
 
   /**

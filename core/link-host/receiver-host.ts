@@ -180,7 +180,13 @@ export class ReceiverHost {
         this.#queue.unshift(frame);
         void creating.then(() => {
           this.#isCreating = false;
-          this.#resume();
+          try {
+            this.#resume();
+          } catch (err) {
+            // Off the frame handler's try: a bug here must close this connection, not end the process.
+            this.#log.error({ err }, `handling a queued ${this.#options.peerKind} frame failed`);
+            if (this.#connection !== undefined) this.#options.abort('internal', 'the receiver failed on a queued frame');
+          }
         });
         return;
       }

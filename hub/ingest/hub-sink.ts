@@ -41,6 +41,7 @@ function hubRole(leaf: string, jetstream: JetStream): SinkRole {
   return {
     self: 'hub',
     peer: 'leaf',
+    isPeerFiltered: false,
     subjectOf: (subject, target) => ingestSubjectOf(target, leaf, subject),
     targetOf: (stream) => ingestTargetOf(jetstream, stream),
     originHeaders: (key: StreamKey, msg: LinkMessage) => [

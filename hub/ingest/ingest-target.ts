@@ -27,7 +27,7 @@ export function ingestTargetOf(jetstream: JetStream, stream: string): { readonly
   const claims: string[] = [];
   for (const candidate of jetstream.streams.values()) {
     const list = candidate.config.metadata?.[INGEST_STREAMS_METADATA_KEY];
-    if (list === undefined) continue;
+    if (typeof list !== 'string') continue; // metadata values are strings (stream-config.ts checks); never trust it here
     if (list.split(',').some((name) => name.trim() === stream)) claims.push(candidate.name);
   }
   if (claims.length > 1) {
@@ -39,14 +39,16 @@ export function ingestTargetOf(jetstream: JetStream, stream: string): { readonly
 
 type Template = { readonly prefix: string; readonly middle: string } | { readonly invalid: string };
 
-const templates = new WeakMap<Stream, Template>();
+/** Parsed templates by the config object they came from: a stream update replaces its config object. */
+const templates = new WeakMap<object, Template>();
 
-/** The parsed subject template of a target (cached per Stream object: a config update makes a new one). */
+/** The parsed subject template of a target's current config. */
 function templateOf(target: Stream): Template {
-  let template = templates.get(target);
+  let template = templates.get(target.config);
   if (template === undefined) {
-    template = parseTemplate(target.config.metadata?.[INGEST_SUBJECT_METADATA_KEY] ?? DEFAULT_TEMPLATE);
-    templates.set(target, template);
+    const text = target.config.metadata?.[INGEST_SUBJECT_METADATA_KEY] ?? DEFAULT_TEMPLATE;
+    template = typeof text === 'string' ? parseTemplate(text) : { invalid: 'must be a string' };
+    templates.set(target.config, template);
   }
   return template;
 }

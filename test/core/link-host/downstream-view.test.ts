@@ -87,6 +87,23 @@ describe('the downstream view, watermark and sink over a real JetStream', () => 
     assert.deepEqual(view.read(key, 7, 1_000_000, 100).map((m) => m.subject), ['cmd.late']);
   });
 
+  test('the durable watermark bounds the first sequence too: removals of what is not on disk yet are not told', async () => {
+    await world.jsm.streams.add({ name: 'TRIM', subjects: ['trim.>'] });
+    await jetstream(world.nc).publish('trim.a', 'a');
+    const durable = new DurableSeqs({ streams: world.jetstream.streams, onDurable: () => undefined });
+    const view = new JetStreamStreams({ jetstream: world.jetstream, log: silentLogger, isSynced: (stream) => stream.name === 'TRIM', durable });
+    const key = keyOf('TRIM');
+    await eventually(() => assert.deepEqual(view.state(key), { firstSeq: 1, lastSeq: 1 }));
+    // In one turn: three more messages and a purge of everything; none of it is on disk yet.
+    const stream = world.jetstream.streams.get('TRIM')!;
+    for (const subject of ['trim.b', 'trim.c', 'trim.d']) stream.storeMessage(subject, undefined, Buffer.from(subject));
+    stream.store.purge({});
+    durable.changed(stream);
+    // The store says first 5 (empty, last 4); the sender must not gap past its watermark (1).
+    assert.deepEqual(view.state(key), { firstSeq: 2, lastSeq: 1 });
+    await eventually(() => assert.deepEqual(view.state(key), { firstSeq: 5, lastSeq: 4 }));
+  });
+
   test('the leaf sink: a created copy is not synced back up; a filtered gap moves the cursor with no gap record; a synced local stream is refused', async () => {
     const sink = new LeafSink({ jetstream: world.jetstream, clock: { nowMs: () => 1 }, hubName: () => 'hub-1', log: silentLogger });
     const key: StreamKey = { stream: 'DOWN', incarnation: 'ab'.repeat(16) };

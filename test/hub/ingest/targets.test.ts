@@ -65,6 +65,52 @@ describe('leaf streams landing in a hub stream the operator chose', () => {
     assert.match(flat.text, /canopy\.ingest\.subject" must hold \{leaf\} once/);
     assert.equal((await fixture.jsm().streams.info('NO_NAMESPACE')).state.messages, 0);
   });
+
+  test('a template or mapping changed by a stream update applies from the leaf\'s next connection', async () => {
+    await fixture.jsm().streams.add({ name: 'AREA', subjects: ['area.>'], metadata: { 'canopy.ingest.streams': 'METERS', 'canopy.ingest.subject': 'area.old.{leaf}.{subject}' } });
+    const key = { stream: 'METERS', incarnation: newIncarnation() };
+    const first = await leaf('gwD');
+    first.offer(key, 1, 2);
+    assert.equal((await first.expect('cursor')).seq, 0);
+    first.batch(key, messages(1, 1, 'kwh'));
+    await first.cursorAt(key, 1);
+    first.close();
+    await fixture.jsm().streams.update('AREA', { subjects: ['area.>'], metadata: { 'canopy.ingest.streams': 'METERS', 'canopy.ingest.subject': 'area.new.{leaf}.{subject}' } });
+    const second = await leaf('gwD');
+    second.offer(key, 1, 2);
+    assert.equal((await second.expect('cursor')).seq, 1, 'same target: the cursor is kept');
+    second.batch(key, messages(2, 2, 'kwh'));
+    await second.cursorAt(key, 2);
+    assert.equal((await fixture.jsm().streams.getMessage('AREA', { seq: 1 }))?.subject, 'area.old.gwD.kwh');
+    assert.equal((await fixture.jsm().streams.getMessage('AREA', { seq: 2 }))?.subject, 'area.new.gwD.kwh');
+    second.close();
+    // The mapping moves METERS to another stream: the next connection starts there from cursor 0.
+    await fixture.jsm().streams.update('AREA', { subjects: ['area.>'], metadata: { 'canopy.ingest.subject': 'area.new.{leaf}.{subject}' } });
+    await fixture.jsm().streams.add({ name: 'AREA2', subjects: ['area2.>'], metadata: { 'canopy.ingest.streams': 'METERS' } });
+    const third = await leaf('gwD');
+    third.offer(key, 1, 2);
+    assert.equal((await third.expect('cursor')).seq, 0, 'a new target has nothing yet');
+  });
+
+  test('metadata values must be strings (nats-server decodes map[string]string)', async () => {
+    await assert.rejects(
+      fixture.jsm().streams.add({ name: 'BADMETA', subjects: ['badmeta'], metadata: { 'canopy.ingest.streams': ['A', 'B'] } as unknown as Record<string, string> }),
+      /cannot unmarshal array into Go struct field StreamConfig.metadata of type map\[string\]string/,
+    );
+  });
+
+  test('a "filtered" gap from a leaf is recorded as a gap: a leaf cannot skip its own data unseen', async () => {
+    const client = await leaf('gwE');
+    const key = { stream: 'SKIPPY', incarnation: newIncarnation() };
+    client.offer(key, 1, 5);
+    assert.equal((await client.expect('cursor')).seq, 0);
+    client.gap(key, 1, 4, 'filtered');
+    await client.cursorAt(key, 4);
+    const status = fixture.hub().hub.acceptor!.status().find((entry) => entry.leaf === 'gwE')!;
+    const row = status.streams.find((entry) => entry.stream === 'SKIPPY')!;
+    assert.equal(row.gaps, 1);
+    assert.equal(row.gapMsgs, 4);
+  });
 });
 
 test('subject templates: {leaf} a whole token after literals, {subject} last; anything else is invalid', () => {
