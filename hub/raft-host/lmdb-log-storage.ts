@@ -352,7 +352,12 @@ export class LmdbLogStorage implements LogStorage, CommitParticipant {
     this.#pending = [];
     this.#unsyncedFrom = Number.POSITIVE_INFINITY;
     this.#inflightFrom = Number.POSITIVE_INFINITY;
-    this.#adopt(this.#readDisk());
+    try {
+      this.#adopt(this.#readDisk());
+    } catch (err) {
+      // The disk cannot even be read back: report that instead (the pipeline's callback must not throw).
+      this.#failure = err instanceof StoreError ? err : error;
+    }
   }
 
   // ---- staging ----

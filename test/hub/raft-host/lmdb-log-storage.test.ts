@@ -15,6 +15,7 @@ import { decodeEntry, encodeEntry } from '../../../hub/raft-host/log-codec.ts';
 import { LmdbLogStorage } from '../../../hub/raft-host/lmdb-log-storage.ts';
 import type { Entry } from '../../../hub/raft/index.ts';
 import { confStateOf, MemoryLogStorage } from '../../../hub/raft/index.ts';
+import { fill, mountTmpfs } from '../../helpers/tmpfs.ts';
 import { describeLogStorage, entryRange, normal, runLogStorageContract } from './log-storage.contract.ts';
 
 const IDENTITY = { clusterId: 'test-cluster', nodeId: 7 } as const;
@@ -174,4 +175,24 @@ test('LmdbLogStorage: entries written while a commit is in flight are read from 
   assert.deepEqual(storage.entries(1, 13, Number.MAX_SAFE_INTEGER), expected);
   await second;
   assert.deepEqual(storage.entries(1, 13, Number.MAX_SAFE_INTEGER), expected);
+});
+
+test('LmdbLogStorage on a full disk: a failed save rejects, the log shows the disk, and takes no more writes', async (t) => {
+  // Method: an 8 MiB tmpfs (root only; skipped otherwise) filled up, then a Ready larger than the
+  // space reserve's headroom: the commit is refused before LMDB sees it (space-reserve.ts).
+  let storage: LmdbLogStorage | undefined;
+  const mountPoint = mountTmpfs(t, 8 * 1024 * 1024, async () => await storage?.close());
+  if (mountPoint === undefined) return;
+  storage = LmdbLogStorage.open({ path: join(mountPoint, 'raft') });
+  await storage.initialize({ identity: IDENTITY });
+  await storage.save({ entries: entryRange(1, 10, 1), hardState: { term: 1, vote: 7, commit: 0 } });
+  const before = describeLogStorage(storage);
+  fill(mountPoint, 'filler', 0);
+  const big: Entry[] = [];
+  for (let index = 11; index <= 50; index++) big.push({ kind: 'normal', index, term: 2, data: new Uint8Array(64 * 1024).fill(index) });
+  const saved = storage.save({ entries: big, hardState: { term: 2, vote: 7, commit: 10 } });
+  assert.equal(storage.lastIndex(), 50, 'visible before the commit');
+  await assert.rejects(saved, (err: unknown) => err instanceof StoreError && err.code === StoreErrorCode.full);
+  assert.deepEqual(describeLogStorage(storage), before, 'after the failure the log is what is on disk');
+  assert.throws(() => storage!.append([normal(11, 1)]), (err: unknown) => err instanceof StoreError && err.code === StoreErrorCode.full);
 });
