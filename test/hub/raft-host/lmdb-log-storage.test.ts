@@ -14,7 +14,7 @@ import { SeededPrng } from '../../../core/util/prng.ts';
 import { decodeEntry, encodeEntry } from '../../../hub/raft-host/log-codec.ts';
 import { LmdbLogStorage } from '../../../hub/raft-host/lmdb-log-storage.ts';
 import type { Entry } from '../../../hub/raft/index.ts';
-import { confStateOf, MemoryLogStorage } from '../../../hub/raft/index.ts';
+import { confStateOf, MemoryLogStorage, RAFT_CONFIG_DEFAULTS, RaftNode, silentRaftLogger } from '../../../hub/raft/index.ts';
 import { fill, mountTmpfs } from '../../helpers/tmpfs.ts';
 import { describeLogStorage, entryRange, normal, runLogStorageContract } from './log-storage.contract.ts';
 
@@ -195,4 +195,53 @@ test('LmdbLogStorage on a full disk: a failed save rejects, the log shows the di
   await assert.rejects(saved, (err: unknown) => err instanceof StoreError && err.code === StoreErrorCode.full);
   assert.deepEqual(describeLogStorage(storage), before, 'after the failure the log is what is on disk');
   assert.throws(() => storage!.append([normal(11, 1)]), (err: unknown) => err instanceof StoreError && err.code === StoreErrorCode.full);
+});
+
+/** The host loop of hub/raft/README.md for one voter (no peers): save, apply, advance; proposes `during` while a save is in flight. */
+async function runSingleVoter(node: RaftNode, storage: LmdbLogStorage, applied: string[], during: string[] = []): Promise<void> {
+  while (node.hasReady()) {
+    const ready = node.ready();
+    const saved = storage.save(ready);
+    // The node keeps stepping (and reading the storage) while the write is in flight.
+    for (const text of during.splice(0)) assert.ok(node.propose(new TextEncoder().encode(text)).isAccepted);
+    await saved;
+    for (const entry of ready.committedEntries) {
+      if (entry.kind === 'normal' && entry.data.length > 0) applied.push(new TextDecoder().decode(entry.data));
+    }
+    node.advance(ready);
+  }
+}
+
+test('LmdbLogStorage under a RaftNode: a single voter commits what it saved, and restarts from the disk', async (t) => {
+  const dir = tempDir(t);
+  const newNode = (storage: LmdbLogStorage): RaftNode =>
+    new RaftNode({ config: { ...RAFT_CONFIG_DEFAULTS, id: 1 }, storage, prng: new SeededPrng(1), logger: silentRaftLogger });
+  let storage = LmdbLogStorage.open({ path: dir, cacheBytesMax: TINY_CACHE_BYTES });
+  t.after(() => storage.close());
+  await storage.initialize({ identity: { clusterId: 'test-cluster', nodeId: 1 }, voters: [1] });
+  let node = newNode(storage);
+  node.campaign();
+  const applied: string[] = [];
+  await runSingleVoter(node, storage, applied);
+  assert.equal(node.status().role, 'leader');
+  const expected: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const texts = [`p${i}a`, `p${i}b`];
+    expected.push(...texts);
+    assert.ok(node.propose(new TextEncoder().encode(texts[0]!)).isAccepted);
+    await runSingleVoter(node, storage, applied, [texts[1]!]);
+  }
+  assert.deepEqual(applied, expected);
+  const before = node.status();
+  await storage.close();
+
+  storage = LmdbLogStorage.open({ path: dir, cacheBytesMax: TINY_CACHE_BYTES });
+  node = newNode(storage);
+  const after = node.status();
+  assert.deepEqual([after.term, after.vote, after.commit, after.lastIndex], [before.term, before.vote, before.commit, before.lastIndex]);
+  node.campaign();
+  const reapplied: string[] = [];
+  await runSingleVoter(node, storage, reapplied, ['after restart']);
+  assert.equal(node.status().term, before.term + 1);
+  assert.deepEqual(reapplied, [...expected, 'after restart'], 'the restarted node applies the whole durable log, then the new proposal');
 });
