@@ -9,7 +9,7 @@
  */
 import { assert } from '../../core/util/assert.ts';
 import { EMPTY_CONF_STATE } from './conf-state.ts';
-import type { ConfState, Entry, HardState, NodeId, Snapshot } from './messages.ts';
+import type { ConfState, Entry, HardState, NodeId, Snapshot, SnapshotMetadata } from './messages.ts';
 import { entryBytes, NO_NODE } from './messages.ts';
 
 export type InitialState = {
@@ -49,6 +49,54 @@ export function bootstrapEntries(voters: readonly NodeId[]): Entry[] {
   }));
 }
 
+/** The checks of `entries(lo, hi)` every LogStorage makes (the caller checks compaction first). */
+export function assertEntriesRange(storage: LogStorage, lo: number, hi: number): void {
+  assert(lo >= storage.firstIndex(), `storage entries: lo ${lo} is compacted (first ${storage.firstIndex()})`);
+  assert(hi <= storage.lastIndex() + 1, `storage entries: hi ${hi} beyond last ${storage.lastIndex()}`);
+  assert(lo < hi, `storage entries: empty range [${lo}, ${hi})`);
+}
+
+/**
+ * Entries in [lo, hi) as LogStorage.entries returns them (the range checked,
+ * stopping once past `maxBytes`, at least one), each from `entryAt`.
+ */
+export function collectEntries(storage: LogStorage, range: { lo: number; hi: number; maxBytes: number }, entryAt: (index: number) => Entry | undefined): Entry[] {
+  const { lo, hi, maxBytes } = range;
+  assertEntriesRange(storage, lo, hi);
+  const result: Entry[] = [];
+  let bytes = 0;
+  for (let index = lo; index < hi; index++) {
+    const entry = entryAt(index);
+    assert(entry !== undefined && entry.index === index, `storage entries: hole at ${index}`);
+    bytes += entryBytes(entry);
+    if (result.length > 0 && bytes > maxBytes) break;
+    result.push(entry);
+  }
+  return result;
+}
+
+/**
+ * The checks of an append every LogStorage makes before changing anything:
+ * contiguous entries starting within [firstIndex, lastIndex + 1].
+ */
+export function assertAppendable(storage: LogStorage, entries: readonly Entry[]): void {
+  const first = entries[0];
+  if (first === undefined) return;
+  assert(first.index >= storage.firstIndex(), `storage append: ${first.index} below first ${storage.firstIndex()}`);
+  assert(first.index <= storage.lastIndex() + 1, `storage append: gap before ${first.index} (last ${storage.lastIndex()})`);
+  for (let i = 0; i < entries.length; i++) assert(entries[i]!.index === first.index + i, 'storage append: entries not contiguous');
+}
+
+/** The snapshot metadata a host's snapshot at `index` gets, with the checks every LogStorage makes (not older than the snapshot, within the log). */
+export function snapshotMetadataAt(storage: LogStorage, options: { index: number; confState: ConfState }): SnapshotMetadata {
+  const { index } = options;
+  assert(index >= storage.snapshot().metadata.index, `storage createSnapshot: ${index} older than snapshot`);
+  assert(index <= storage.lastIndex(), `storage createSnapshot: ${index} beyond last ${storage.lastIndex()}`);
+  const term = storage.term(index);
+  assert(term !== undefined, `storage createSnapshot: no term at ${index}`);
+  return { index, term, confState: options.confState };
+}
+
 /**
  * An in-memory LogStorage. The host (or the simulator's disk model) writes it
  * through the mutating methods below, in Ready order: snapshot, entries,
@@ -86,20 +134,8 @@ export class MemoryLogStorage implements LogStorage {
   }
 
   entries(lo: number, hi: number, maxBytes: number): readonly Entry[] {
-    assert(lo >= this.firstIndex(), `storage entries: lo ${lo} is compacted (first ${this.firstIndex()})`);
-    assert(hi <= this.lastIndex() + 1, `storage entries: hi ${hi} beyond last ${this.lastIndex()}`);
-    assert(lo < hi, `storage entries: empty range [${lo}, ${hi})`);
     const offset = this.#dummyIndex + 1;
-    const result: Entry[] = [];
-    let bytes = 0;
-    for (let index = lo; index < hi; index++) {
-      const entry = this.#entries[index - offset];
-      assert(entry !== undefined && entry.index === index, `storage entries: hole at ${index}`);
-      bytes += entryBytes(entry);
-      if (result.length > 0 && bytes > maxBytes) break;
-      result.push(entry);
-    }
-    return result;
+    return collectEntries(this, { lo, hi, maxBytes }, (index) => this.#entries[index - offset]);
   }
 
   snapshot(): Snapshot {
@@ -133,16 +169,12 @@ export class MemoryLogStorage implements LogStorage {
 
   /** Appends entries, first discarding any existing suffix from `entries[0].index` (a follower's conflict truncation). */
   append(entries: readonly Entry[]): void {
+    // Checked before anything changes: a refused append leaves the log as it was.
+    assertAppendable(this, entries);
     const first = entries[0];
     if (first === undefined) return;
-    assert(first.index >= this.firstIndex(), `storage append: ${first.index} below first ${this.firstIndex()}`);
-    assert(first.index <= this.lastIndex() + 1, `storage append: gap before ${first.index} (last ${this.lastIndex()})`);
     this.#entries.length = first.index - this.#dummyIndex - 1;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i];
-      assert(entry !== undefined && entry.index === first.index + i, 'storage append: entries not contiguous');
-      this.#entries.push(entry);
-    }
+    for (let i = 0; i < entries.length; i++) this.#entries.push(entries[i]!);
   }
 
   /** Replaces the whole log with `snapshot` (a follower installing a leader's snapshot). */
@@ -156,12 +188,7 @@ export class MemoryLogStorage implements LogStorage {
 
   /** Records a snapshot the host took of its state machine at `index`, which it has applied. The log is kept; see {@link compact}. */
   createSnapshot(options: { index: number; confState: ConfState; data: Uint8Array }): Snapshot {
-    const { index } = options;
-    assert(index >= this.#snapshot.metadata.index, `storage createSnapshot: ${index} older than snapshot`);
-    assert(index <= this.lastIndex(), `storage createSnapshot: ${index} beyond last ${this.lastIndex()}`);
-    const term = this.term(index);
-    assert(term !== undefined, `storage createSnapshot: no term at ${index}`);
-    this.#snapshot = { metadata: { index, term, confState: options.confState }, data: options.data };
+    this.#snapshot = { metadata: snapshotMetadataAt(this, options), data: options.data };
     return this.#snapshot;
   }
 

@@ -112,7 +112,7 @@ const RAW_ENCODER = {
 };
 
 /** A named database's options; `dupFixed` and `encoder` are lmdb-js options missing from its typings. */
-function named(name: string, options: Record<string, unknown>): DatabaseOptions & { name: string } {
+export function named(name: string, options: Record<string, unknown>): DatabaseOptions & { name: string } {
   return { name, cache: false, compression: false, ...options } as DatabaseOptions & { name: string };
 }
 
@@ -124,7 +124,29 @@ type ExplicitRootOptions = RootDatabaseOptionsWithPath & {
 };
 
 export function openLmdbDatabases(path: string, syncPolicy: SyncPolicy): LmdbDatabases {
-  const options: ExplicitRootOptions = {
+  const { root, space } = openLmdbEnvironment({ path, syncPolicy, databaseNames: Object.values(DB_NAMES) });
+  try {
+    return openDatabases(root, space);
+  } catch (err) {
+    space.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens an LMDB environment with canopy's explicit options (the file comment)
+ * and its {@link SpaceReserve}, for any store that keeps its own named
+ * databases (the JetStream store here, the Raft log in hub/raft-host).
+ * `databaseNames`: every named database the store opens, so that a store on a
+ * full disk that already has them all still opens, for reads.
+ */
+export function openLmdbEnvironment(options: {
+  readonly path: string;
+  readonly syncPolicy: SyncPolicy;
+  readonly databaseNames: readonly string[];
+}): { readonly root: RootDatabase<Buffer, Buffer>; readonly space: SpaceReserve } {
+  const { path, syncPolicy } = options;
+  const rootOptions: ExplicitRootOptions = {
     path,
     pageSize: LMDB_PAGE_BYTES,
     mapSize: LMDB_MAP_BYTES_INITIAL,
@@ -153,18 +175,11 @@ export function openLmdbDatabases(path: string, syncPolicy: SyncPolicy): LmdbDat
     encoding: 'binary',
     keyEncoding: 'binary',
   };
-  const root = open<Buffer, Buffer>(options);
-  let space: SpaceReserve;
+  const root = open<Buffer, Buffer>(rootOptions);
   try {
-    space = openSpaceReserve(path, root);
+    return { root, space: openSpaceReserve(path, root, options.databaseNames) };
   } catch (err) {
     void root.close();
-    throw err;
-  }
-  try {
-    return openDatabases(root, space);
-  } catch (err) {
-    space.close();
     throw err;
   }
 }
@@ -204,14 +219,14 @@ function openDatabases(root: RootDatabase<Buffer, Buffer>, space: SpaceReserve):
  * When every database exists, that transaction changes nothing and LMDB
  * commits nothing, so a store on a full disk still opens, for reads.
  */
-function openSpaceReserve(path: string, root: RootDatabase): SpaceReserve {
+function openSpaceReserve(path: string, root: RootDatabase, databaseNames: readonly string[]): SpaceReserve {
   const space = new SpaceReserve(join(path, 'data.mdb'), root);
   const refused = space.ensure({ bytes: OPEN_TXN_PAGES_MAX * space.pageBytes, pageCopies: new Map() });
   if (refused === undefined) return space;
   const existing = new Set<string>();
   // The main database's keys are the names of the named databases, as C strings (NUL-terminated).
   for (const key of root.getKeys()) existing.add(Buffer.from(key as Uint8Array).toString('utf8').replace(/\0$/, ''));
-  if (Object.values(DB_NAMES).every((name) => existing.has(name))) return space;
+  if (databaseNames.every((name) => existing.has(name))) return space;
   space.close();
   throw refused;
 }

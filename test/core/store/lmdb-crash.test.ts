@@ -11,13 +11,12 @@
  * parent read may exist too (in flight when killed), as Jepsen's checkers allow.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildSync } from 'esbuild';
 import { LmdbJetStreamStorage } from '../../../core/store/lmdb/lmdb-jetstream-storage.ts';
+import { bundleChild, runChildAndKill } from '../../helpers/crash-child.ts';
 import { crashPayload, CRASH_STREAM, CRASH_SUBJECTS } from './lmdb-crash-payload.ts';
 
 const ROUNDS = 10;
@@ -25,44 +24,14 @@ const RUN_MS_MIN = 50;
 const RUN_MS_MAX = 500;
 const CHILD_SOURCE = join(import.meta.dirname, 'lmdb-crash-child.ts');
 
-/**
- * The child bundled to plain JS once (esbuild), so each round starts in a
- * fraction of the time `--import tsx` takes; `node_modules` is linked beside
- * the bundle so that `lmdb` (external: a native addon) resolves.
- */
-function bundleChild(dir: string): string {
-  const bundleDir = join(dir, 'child');
-  mkdirSync(bundleDir);
-  symlinkSync(join(import.meta.dirname, '..', '..', '..', 'node_modules'), join(bundleDir, 'node_modules'), 'dir');
-  const outfile = join(bundleDir, 'lmdb-crash-child.mjs');
-  buildSync({ entryPoints: [CHILD_SOURCE], bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['lmdb'], outfile, logLevel: 'warning' });
-  return outfile;
-}
-
 /** Runs the child until a random moment after it is ready; returns the sequences it acknowledged. */
 async function runAndKill(childScript: string, storeDir: string, runMs: number): Promise<{ acked: number[]; firstExpected: number }> {
-  const child = spawn(process.execPath, [childScript, storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let errors = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (errors += text));
-  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));
-  await new Promise<void>((resolve, reject) => {
-    const check = (): void => {
-      if (output.includes('\n')) resolve();
-    };
-    child.stdout.on('data', check);
-    void exited.then((how) => reject(new Error(`child ended before it was ready (${how}): ${errors}`)));
-  });
-  await new Promise((resolve) => setTimeout(resolve, runMs));
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL', `the child was killed, not ended: ${errors}`);
-  const lines = output.split('\n').filter((line) => line !== '');
+  const lines = await runChildAndKill({ script: childScript, args: [storeDir], runMs });
   const ready = /^ready (\d+)$/.exec(lines[0] ?? '');
   assert.ok(ready !== null, `first line is "ready <seq>": ${lines[0]}`);
   const acked = lines.slice(1).flatMap((line) => {
     const match = /^ack (\d+)$/.exec(line);
-    return match === null ? [] : [Number(match[1])]; // the last line may be cut by the kill
+    return match === null ? [] : [Number(match[1])];
   });
   return { acked, firstExpected: Number(ready[1]) };
 }
@@ -70,7 +39,7 @@ async function runAndKill(childScript: string, storeDir: string, runMs: number):
 test('LMDB: acknowledged appends survive SIGKILL, and the store reopens consistent', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-lmdb-crash-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const childScript = bundleChild(dir);
+  const childScript = bundleChild({ dir, source: CHILD_SOURCE });
   const storeDir = join(dir, 'store');
   let previousLast = 0;
   let totalAcked = 0;

@@ -15,8 +15,7 @@
  *   ERR_STORE_FULL; writes resume when space returns.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, closeSync, readSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, closeSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -26,6 +25,7 @@ import { openLmdbDatabases, type LmdbDatabases } from '../../../core/store/lmdb/
 import { LmdbJetStreamStorage } from '../../../core/store/lmdb/lmdb-jetstream-storage.ts';
 import { LmdbStreamStore } from '../../../core/store/lmdb/lmdb-stream-store.ts';
 import { SPACE_EXTEND_STEP_BYTES, SPACE_RESERVE_BYTES } from '../../../core/store/lmdb/space-reserve.ts';
+import { fill, mountTmpfs } from '../../helpers/tmpfs.ts';
 
 const MiB = 1024 * 1024;
 
@@ -156,47 +156,6 @@ test('space reserve: LMDB never grows past what was allocated before a commit, w
   assert.equal(commits, 31);
   assert.equal(store.state().messages, 0);
 });
-
-/**
- * Mounts a tmpfs of `bytes`; undefined (after t.skip) without root. `cleanUp`
- * runs first in the unmounting hook (hooks run in the order they were added).
- */
-function mountTmpfs(t: TestContext, bytes: number, cleanUp: () => Promise<void>): string | undefined {
-  const mountPoint = mkdtempSync(join(tmpdir(), 'canopy-space-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', mountPoint], { stdio: 'pipe' });
-  } catch (err) {
-    rmSync(mountPoint, { recursive: true, force: true });
-    t.skip(`cannot mount a tmpfs (needs root): ${(err as Error).message.split('\n')[0]}`);
-    return undefined;
-  }
-  t.after(async () => {
-    await cleanUp();
-    execFileSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
-  });
-  return mountPoint;
-}
-
-/** Fills the filesystem of `dir` with a file until `leaveBytes` or less are free. */
-function fill(dir: string, name: string, leaveBytes: number): string {
-  const file = join(dir, name);
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 0xa5);
-  try {
-    for (;;) {
-      const stats = statfsSync(dir);
-      const free = stats.bavail * stats.bsize;
-      if (free <= leaveBytes) break;
-      writeSync(fd, chunk, 0, Math.min(chunk.length, free - leaveBytes));
-    }
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
 
 /** Copies the first `bytes` of a file (LMDB's used pages: the rest of data.mdb is the reserve's zeros). */
 function copyHead(from: string, to: string, bytes: number): void {
