@@ -61,10 +61,9 @@
  * disk at that point: the host must stop it (step down) and reopen.
  */
 import { resolve as resolvePath } from 'node:path';
-import type { Database, RootDatabase } from 'lmdb';
 import { StoreError, StoreErrorCode } from '../../core/jetstream/store.ts';
 import { CommitPipeline, type CommitParticipant, type WriteOp } from '../../core/store/lmdb/commit-pipeline.ts';
-import { named, openLmdbEnvironment } from '../../core/store/lmdb/env.ts';
+import { named, openLmdbEnvironment, type LmdbDatabase as Database, type LmdbRootDatabase as RootDatabase } from '../../core/store/lmdb/env.ts';
 import type { SpaceReserve } from '../../core/store/lmdb/space-reserve.ts';
 import { assert } from '../../core/util/assert.ts';
 import type { ConfState, Entry, HardState, InitialState, LogStorage, NodeId, Snapshot } from '../raft/index.ts';

@@ -114,8 +114,9 @@ describe('leaf ↔ hub over wss:// with client certificates (leaf_tls verify)', 
     const failuresBefore = hub.hub.acceptor!.listenerStatus().tlsFailures;
     const leaf = await startTlsLeaf(t, hub.url, 'gw-wrong-ca', { ca_file: otherCa.certFile, ...clientCert(pki, ca, 'gw-wrong-ca') });
     await assertRetriesWithTlsError(leaf, { code: 'SELF_SIGNED_CERT_IN_CHAIN', reason: /the hub's certificate is not accepted: self-signed certificate in certificate chain/ });
-    // The hub sees a client that hung up in the handshake.
-    await eventually(() => assert.ok(hub.hub.acceptor!.listenerStatus().tlsFailures >= failuresBefore + 3));
+    // The hub sees a client that hung up in the handshake (at least once: a dial the leaf drops
+    // before its hello reached the hub's TLS layer ends as a plain reset there, not a TLS failure).
+    await eventually(() => assert.ok(hub.hub.acceptor!.listenerStatus().tlsFailures >= failuresBefore + 1, 'a failed handshake counted on the hub'), { timeoutMs: 10_000 });
     assert.ok(hub.log.find('leaf TLS handshake failed', 'warn').some((record) => /hung up|closed the connection/.test(String(record.fields['reason']))));
     assert.equal(hub.hub.acceptor!.status().find((entry) => entry.leaf === 'gw-wrong-ca'), undefined);
     // Still a working broker.

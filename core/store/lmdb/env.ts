@@ -76,6 +76,9 @@ const DB_NAMES = {
 } as const;
 
 /** Databases of the JetStream environment (key schema in keys.ts). */
+/** lmdb-js' database types, for code outside core/store/lmdb that opens its own environment through openLmdbEnvironment (the Raft log). */
+export type { Database as LmdbDatabase, RootDatabase as LmdbRootDatabase } from 'lmdb';
+
 export type LmdbDatabases = {
   readonly root: RootDatabase;
   /** Keeps data.mdb allocated ahead of LMDB (space-reserve.ts); closed by the owner after `root`. */
