@@ -10,6 +10,7 @@ import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '..
 import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
+import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
 import { ClosedReason, type ServerStats } from './stats.ts';
@@ -48,6 +49,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly remotePort: number;
   readonly startMs: number;
   readonly log: Logger;
+  /**
+   * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
+   * it carries the verified client certificate's subject: the input of certificate → user
+   * mapping.
+   * TODO(auth): issue 6 item 2 maps `tlsPeer.certSubject`/`certCn` to a user in onConnect
+   * (nats-server `verify_and_map`); today a verified certificate only admits the client.
+   */
+  readonly tlsPeer: ClientTlsPeer | undefined;
   lastActivityMs: number;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
@@ -90,12 +99,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     host: ConnectionHost;
     transport: ClientTransport;
     log: Logger;
+    tlsPeer?: ClientTlsPeer | undefined;
   }) {
     this.cid = options.cid;
     this.kind = options.kind;
     this.remoteAddress = options.remoteAddress;
     this.remotePort = options.remotePort;
     this.startMs = Date.now();
+    this.tlsPeer = options.tlsPeer;
     this.lastActivityMs = this.startMs;
     this.log = options.log;
     this.closedReason = undefined;
@@ -123,9 +134,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#firstPingTimer = undefined;
   }
 
-  /** Sends INFO and starts the CONNECT and ping timers. */
-  start(): void {
-    this.#outbound.writeRaw(this.#host.infoLine(this));
+  /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
+  start(options: { isInfoSent?: boolean } = {}): void {
+    if (options.isInfoSent !== true) this.#outbound.writeRaw(this.#host.infoLine(this));
     const { authTimeoutMs, pingIntervalMs } = this.#host.options;
     this.#authTimer = setTimeout(() => this.#onAuthTimeout(), authTimeoutMs);
     this.#authTimer.unref();
