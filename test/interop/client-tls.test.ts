@@ -177,6 +177,10 @@ describe('client port TLS with verify', { skip }, () => {
     assert.equal(fields['tls_verify'], true);
     assert.equal(fields['tls_timeout'], 1);
     assert.equal(fields['tls_handshake_failures'], broker.broker.server.stats.tlsHandshakeFailures);
+    const connz = await fetchText(`${monitor}/connz?state=all`, { ca: caPem, headers: { authorization: 'Bearer s3cret' } });
+    const tlsRow = (JSON.parse(connz.body) as { connections: Record<string, unknown>[] }).connections.find((row) => row['tls_version'] !== undefined);
+    assert.match(String(tlsRow?.['tls_version']), /^1\.[23]$/);
+    assert.match(String(tlsRow?.['tls_cipher_suite']), /^TLS_/);
     assert.deepEqual((fields['websocket'] as Record<string, unknown>)['no_tls'], false);
     const metrics = await fetchText(`${monitor}/metrics`, { ca: caPem, headers: { authorization: 'Bearer s3cret' } });
     assert.match(metrics.body, /^gnatsd_varz_tls_handshake_failures\{server_id="\w+"\} [1-9]\d*$/m);
