@@ -1,7 +1,7 @@
 /**
  * TLS on the broker's own listeners (issue 6 items 1 and 6): the client port with the official
  * client (@nats-io/transport-node, `tls: { caFile, certFile, keyFile }`), the WebSocket port as
- * wss:// (with the `ws` package as a raw client: nats.js's wsconnect is not installed), the
+ * wss:// (the official wsconnect, whose wsFactory hands the `ws` package the CA, and `ws` as a raw client), the
  * monitoring port over HTTPS and its token. Certificates are made by TestPki (openssl).
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, wsconnect, type NatsConnection } from '@nats-io/transport-node';
 import { WebSocket } from 'ws';
 import { eventually } from '../helpers/eventually.ts';
 import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
@@ -146,6 +146,22 @@ describe('client port TLS with verify', { skip }, () => {
     await eventually(() => assert.match(lines[0] ?? '', /^INFO /));
     socket.send(Buffer.from('CONNECT {"verbose":false,"pedantic":false}\r\nPING\r\n'));
     await eventually(() => assert.ok(lines.includes('PONG'), lines.join(' | ')));
+  });
+
+  test('the official wsconnect over wss:// (its wsFactory gives the ws package the CA) publishes to a TLS TCP client', async (t) => {
+    const port = broker.broker.server.addresses.websocketPort;
+    const caPem = readFileSync(ca.certFile);
+    const ws = await wsconnect({
+      servers: `wss://127.0.0.1:${port}`,
+      wsFactory: (url: string) => Promise.resolve({ socket: new WebSocket(url, { ca: caPem }) as never, encrypted: true }),
+    });
+    t.after(() => ws.close());
+    const tcp = await connect({ servers: broker.url, tls: { caFile: ca.certFile, certFile: client.certFile, keyFile: client.keyFile } });
+    t.after(() => tcp.close());
+    const sub = tcp.subscribe('from.ws', { max: 1 });
+    await tcp.flush();
+    ws.publish('from.ws', 'over wss');
+    for await (const message of sub) assert.equal(message.string(), 'over wss');
   });
 
   test('a plain ws:// client on the wss port is refused and counted', async () => {
