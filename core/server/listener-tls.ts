@@ -24,6 +24,12 @@ export type ListenerTls = TlsMaterial & {
    */
   readonly isClientCertRequired: boolean;
   readonly handshakeTimeoutMs: number;
+  /**
+   * `handshake_first` (nats-server ≥ 2.10.4, nats.js `tls.handshakeFirst`): the client starts
+   * the handshake at once and INFO comes after it, encrypted. nats-server's fallback form
+   * (a delay after which INFO goes out in plain text) is not supported.
+   */
+  readonly isHandshakeFirst: boolean;
 };
 
 /** The files and switches of one TLS block, as the user named them (labels for errors). */
@@ -34,6 +40,8 @@ export type ListenerTlsSettings = {
   readonly key: TlsFileSetting | undefined;
   readonly ca: TlsFileSetting | undefined;
   readonly verify: { readonly label: string; readonly isOn: boolean };
+  /** The client port's `handshake_first`. */
+  readonly isHandshakeFirst: boolean;
   /** Whether TLS was switched on without files (`--tls`). */
   readonly isRequested: boolean;
   readonly handshakeTimeoutMs: number;
@@ -52,7 +60,14 @@ export function resolveListenerTls(settings: ListenerTlsSettings): ListenerTls |
   if (key === undefined) throw new ConfigError(`${block}.key_file`, `TLS on this listener needs the private key of ${cert.label} (${block}.key_file)`);
   if (verify.isOn && ca === undefined) throw new ConfigError(verify.label, `needs ${block}.ca_file: the CA that signs the clients' certificates`);
   const material = loadTlsMaterial({ cert, key, ...(ca === undefined ? {} : { ca }) });
-  return { ...material, cert: material.cert!, key: material.key!, isClientCertRequired: verify.isOn, handshakeTimeoutMs: settings.handshakeTimeoutMs };
+  return {
+    ...material,
+    cert: material.cert!,
+    key: material.key!,
+    isClientCertRequired: verify.isOn,
+    handshakeTimeoutMs: settings.handshakeTimeoutMs,
+    isHandshakeFirst: settings.isHandshakeFirst,
+  };
 }
 
 /**

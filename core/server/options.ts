@@ -95,6 +95,7 @@ export const SERVER_OPTION_SPECS = {
   tlskey: { kind: 'string', describe: 'client port TLS: PEM private key (config file: tls.key_file)' },
   tlscacert: { kind: 'string', describe: 'client port TLS: PEM CA bundle for client certificates (config file: tls.ca_file)' },
   tlsverify: { kind: 'bool', describe: 'client port TLS: require a client certificate signed by tlscacert (config file: tls.verify)' },
+  tls_handshake_first: { kind: 'bool', describe: 'client port TLS: the handshake comes first, INFO after it (nats.js tls.handshakeFirst; config file: tls.handshake_first)' },
   tls_timeout: { kind: 'duration', min: 10, describe: 'TLS handshake timeout, client and WebSocket ports (config file: tls.timeout; default 2s)' },
   websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
   websocket_host: { kind: 'string', describe: 'WebSocket listen address' },
@@ -148,6 +149,7 @@ export const DEFAULT_SERVER_CONFIG = {
   tlskey: '',
   tlscacert: '',
   tlsverify: 'false',
+  tls_handshake_first: 'false',
   tls_timeout: TLS_HANDSHAKE_MS_DEFAULT / 1000,
   websocket_port: 8080,
   websocket_host: '0.0.0.0',
@@ -257,7 +259,7 @@ function durationMs(key: string, spec: OptionSpec, value: unknown, allowed: stri
 
 /** Keys of the config file's TLS blocks (nats-server's names) → the flag each one is. */
 const TLS_BLOCK_KEYS = {
-  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', timeout: 'tls_timeout' },
+  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
   'websocket.tls': { cert_file: 'websocket_tls_cert', key_file: 'websocket_tls_key', ca_file: 'websocket_tls_ca', verify: 'websocket_tls_verify' },
 } as const satisfies Record<string, Record<string, ServerOptionKey>>;
 
@@ -364,6 +366,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('tlskey'),
     ca: file('tlscacert'),
     verify: { label: label('tlsverify'), isOn: str('tlsverify') === 'true' },
+    isHandshakeFirst: str('tls_handshake_first') === 'true',
     isRequested: str('tls') === 'true',
     handshakeTimeoutMs,
   });
@@ -373,6 +376,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('websocket_tls_key'),
     ca: file('websocket_tls_ca'),
     verify: { label: label('websocket_tls_verify'), isOn: str('websocket_tls_verify') === 'true' },
+    isHandshakeFirst: false,
     isRequested: false,
     handshakeTimeoutMs,
   });

@@ -220,7 +220,8 @@ export class Server implements ConnectionHost {
    * the handshake and checks the client certificate as for any TLS listener, and reports
    * through #onSecureConnection or its 'tlsClientError'. The connection exists once the
    * handshake is done; until then the socket is in #handshakes (counted against
-   * max_connections). `tls.timeout` bounds the whole exchange.
+   * max_connections). `tls.timeout` bounds the whole exchange. With `handshake_first` the
+   * client starts with the handshake and INFO follows it, encrypted.
    */
   #acceptTls(socket: Socket, tls: ListenerTls): void {
     const remote = remoteOf(socket);
@@ -240,7 +241,8 @@ export class Server implements ConnectionHost {
       this.#failHandshake(handshake, { reason: `no TLS handshake within ${tls.handshakeTimeoutMs} ms`, code: 'ERR_TLS_HANDSHAKE_TIMEOUT', isGraceful: !handshake.isTlsStarted });
     }, tls.handshakeTimeoutMs);
     handshake.timer.unref();
-    socket.write(this.#infoLineFor(handshake.cid, socket.remoteAddress ?? ''));
+    // handshake_first: INFO waits for the handshake and goes out encrypted.
+    if (!tls.isHandshakeFirst) socket.write(this.#infoLineFor(handshake.cid, socket.remoteAddress ?? ''));
     socket.once('data', (chunk: Buffer) => {
       socket.pause();
       if (chunk[0] !== TLS_RECORD_HANDSHAKE) {
@@ -296,7 +298,8 @@ export class Server implements ConnectionHost {
     secure.on('error', () => {
       // Reported through 'close', as for plain sockets.
     });
-    this.#startTcpConnection({ socket: handshake.socket, readable: secure, cid: handshake.cid, isInfoSent: true, tlsPeer: tlsPeerOf(secure) });
+    const isInfoSent = this.options.tls?.isHandshakeFirst !== true;
+    this.#startTcpConnection({ socket: handshake.socket, readable: secure, cid: handshake.cid, isInfoSent, tlsPeer: tlsPeerOf(secure) });
   }
 
   /** Counts and logs a failed handshake once, and closes its socket (after an -ERR when `isGraceful`). */

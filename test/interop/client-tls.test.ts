@@ -241,3 +241,30 @@ describe('client port TLS without verify', { skip }, () => {
     assert.equal((JSON.parse(varz.body) as Record<string, unknown>)['tls_verify'], undefined);
   });
 });
+
+describe('client port TLS with handshake_first', { skip }, () => {
+  let pki: TestPki;
+  let ca: CertFiles;
+  let broker: TestBroker;
+
+  before(async () => {
+    pki = new TestPki();
+    ca = pki.ca('ca');
+    const server = pki.server(ca, 'server');
+    broker = await startTestBroker({ jetstream: false, websocket_port: 0, tls: { cert_file: server.certFile, key_file: server.keyFile, handshake_first: true, timeout: 1 } });
+  });
+  after(async () => {
+    await broker?.close();
+    pki?.remove();
+  });
+
+  test('nats.js with tls.handshakeFirst connects and reads INFO over TLS; a client waiting for a plain INFO gets the -ERR after tls.timeout', async () => {
+    const nc = await connect({ servers: broker.url, tls: { caFile: ca.certFile, handshakeFirst: true } });
+    assert.equal(nc.info?.tls_required, true);
+    await nc.flush();
+    await nc.close();
+    const raw = await RawClient.open(broker.port);
+    assert.equal(await raw.readLine(), "-ERR 'Secure Connection - TLS Required'");
+    raw.socket.destroy();
+  });
+});

@@ -42,6 +42,9 @@ describe('listener TLS options', { skip: skipWithoutOpenssl() }, () => {
     const config = join(pki.dir, 'tls.json');
     writeFileSync(config, JSON.stringify(block));
     assert.equal(serverOptionsFromArgv({ config, tlsverify: 'false' }).tls?.isClientCertRequired, false);
+    assert.equal(fromBlock?.isHandshakeFirst, false);
+    assert.equal(resolveServerOptions({ tls: { ...block.tls, handshake_first: true } }).tls?.isHandshakeFirst, true);
+    assertConfigError(() => resolveServerOptions({ tls: { ...block.tls, handshake_first: '300ms' } }), 'tls.handshake_first', /must be true or false/);
     // `--tls` beside the block keeps the block.
     assert.equal(serverOptionsFromArgv({ config, tls: '' }).tls?.certFile, server.certFile);
     const defaults = resolveServerOptions({});
