@@ -41,8 +41,13 @@ export type SinkRole = {
   readonly self: 'hub' | 'leaf';
   /** The peer whose streams arrive: 'leaf' or 'hub'. */
   readonly peer: 'leaf' | 'hub';
-  /** The subject a peer message is stored under. */
-  subjectOf(subject: string): string;
+  /** The subject a peer message is stored under in `target`. */
+  subjectOf(subject: string, target: Stream): string;
+  /**
+   * The stream a peer stream lands in (default: the stream of the same name), or why it cannot
+   * land anywhere. Asked once per sink and peer stream: a change takes effect with the next sink.
+   */
+  targetOf?(stream: string): { readonly name: string } | { readonly refusal: string };
   /** The origin header entries each stored message starts with (names under {@link ORIGIN_HEADER_PREFIX}). */
   originHeaders(key: StreamKey, msg: LinkMessage): [string, string][];
   /** The `createStream` request for a target stream created on first offer. */
@@ -206,6 +211,8 @@ export class JetStreamSink implements ReceiverSink {
   readonly #refusals = new Map<string, string>();
   readonly #creating = new Map<string, Promise<void>>();
   readonly #creationFailures = new Map<string, string>();
+  /** The target stream name of each peer stream (role.targetOf, asked once), or why there is none. */
+  readonly #targetNames = new Map<string, { readonly name: string } | { readonly refusal: string }>();
   /** Targets deleted or re-created under this sink (reported once each). */
   readonly #vanished = new Set<string>();
   #turn = new TurnBuilder();
@@ -264,9 +271,11 @@ export class JetStreamSink implements ReceiverSink {
     if (refusal !== undefined) return refusal;
     const failure = this.#creationFailures.get(key.stream);
     if (failure !== undefined) return failure;
+    const mapping = this.#targetNameOf(key.stream);
+    if ('refusal' in mapping) return mapping.refusal;
     const target = this.#target(key.stream);
     if (target === 'vanished') return this.#vanishedText(key.stream);
-    if (target === undefined) return `${this.#role.self} stream ${key.stream} does not exist`;
+    if (target === undefined) return `${this.#role.self} stream ${mapping.name} does not exist`;
     return this.#role.refuseTarget?.(target);
   }
 
@@ -304,7 +313,7 @@ export class JetStreamSink implements ReceiverSink {
    * that settles once the stream was created or its creation failed (then `refuse` says why).
    */
   prepare(stream: string): Promise<void> | undefined {
-    if (!isValidName(stream)) return undefined;
+    if (!isValidName(stream) || 'refusal' in this.#targetNameOf(stream)) return undefined;
     const target = this.#target(stream);
     if (target !== undefined) return undefined; // exists, or vanished (refuse() and the abort say so)
     let creating = this.#creating.get(stream);
@@ -379,7 +388,7 @@ export class JetStreamSink implements ReceiverSink {
     let refusal: string | undefined;
     for (let i = 0; i < msgs.length; i++) {
       const msg = msgs[i]!;
-      const outcome = target.storeMessage(this.#role.subjectOf(msg.subject), mergeHeaders(this.#role.originHeaders(key, msg), msg), bufferOf(msg.data));
+      const outcome = target.storeMessage(this.#role.subjectOf(msg.subject, target), mergeHeaders(this.#role.originHeaders(key, msg), msg), bufferOf(msg.data));
       if (outcome instanceof JsApiError) {
         refusal = `${this.#role.self} stream ${target.name} refused message ${msg.seq}: ${outcome.description} (err_code ${outcome.errCode})`;
         break;
@@ -418,7 +427,9 @@ export class JetStreamSink implements ReceiverSink {
   /** Stages a cursor record (and the stream's last-incarnation record when it changes) in this synchronous section. */
   #stageCursor(key: StreamKey, origin: string, state: OriginCursorState): void {
     const storage = this.#js.storage;
-    storage.saveLinkState(key.stream, origin, state);
+    const targetName = this.#targetNameOf(key.stream);
+    assert('name' in targetName, `a cursor of ${origin} staged without a target`);
+    storage.saveLinkState(targetName.name, origin, state);
     this.#stagedCursors.set(origin, state);
     this.#turn.cursors.set(origin, state);
     this.#turn.covered.set(keyIdOf(key), { key, seq: state.cursor });
@@ -430,7 +441,7 @@ export class JetStreamSink implements ReceiverSink {
         incarnationChanges: last === undefined ? 0 : last.incarnationChanges + 1,
         changedMs: this.#clock.nowMs(),
       };
-      storage.saveLinkState(key.stream, streamOrigin, next);
+      storage.saveLinkState(targetName.name, streamOrigin, next);
       this.#stagedStreams.set(streamOrigin, next);
       this.#turn.streams.set(streamOrigin, next);
     }
@@ -460,7 +471,8 @@ export class JetStreamSink implements ReceiverSink {
    * (0 for a new stream: the peer resends what it still has).
    */
   #target(stream: string): Stream | 'vanished' | undefined {
-    const current = this.#js.streams.get(stream);
+    const mapping = this.#targetNameOf(stream);
+    const current = 'name' in mapping ? this.#js.streams.get(mapping.name) : undefined;
     const known = this.#targets.get(stream);
     if (known !== undefined && known !== current) {
       if (!this.#vanished.has(stream)) {
@@ -475,44 +487,54 @@ export class JetStreamSink implements ReceiverSink {
     return current;
   }
 
+  /** Where `stream` lands (asked of the role once per sink). */
+  #targetNameOf(stream: string): { readonly name: string } | { readonly refusal: string } {
+    let mapping = this.#targetNames.get(stream);
+    if (mapping === undefined) {
+      mapping = this.#role.targetOf?.(stream) ?? { name: stream };
+      this.#targetNames.set(stream, mapping);
+      if ('name' in mapping && mapping.name !== stream) this.#log.info({ stream, target: mapping.name }, `${this.#role.peer} stream lands in another ${this.#role.self} stream`);
+    }
+    return mapping;
+  }
+
   #vanishedText(stream: string): string {
     return `${this.#role.self} stream ${stream} was deleted or re-created while ${this.#role.peer} ${this.peer} synced into it; reconnect to start over`;
   }
 
-  /** Reads this peer's link states of `stream` into the durable view, once per sink. */
+  /** Reads this peer's link states of `stream` (kept in its target stream) into the durable view, once per sink. */
   #load(stream: string): void {
     if (this.#loaded.has(stream)) return;
+    const mapping = this.#targetNameOf(stream);
+    if (!('name' in mapping)) return;
     this.#loaded.add(stream);
-    const prefix = `${this.peer}/`;
+    const cursorPrefix = `${this.peer}/${stream}/`;
+    const streamOrigin = originStreamKeyOf(this.peer, stream);
     // Nothing of this peer is pending for a stream not loaded yet, so this is what is on disk.
-    for (const [origin, value] of this.#js.storage.loadLinkStates(stream)) {
-      if (!origin.startsWith(prefix)) continue;
-      const rest = origin.slice(prefix.length);
-      const slash = rest.indexOf('/');
-      if (slash === -1) {
-        assert(rest === stream, `link state ${origin} in stream ${stream}`);
-        this.#durableStreams.set(origin, originStreamStateOf(value, origin));
-      } else {
-        assert(rest.slice(0, slash) === stream, `link state ${origin} in stream ${stream}`);
-        this.#durableCursors.set(origin, originCursorStateOf(value, origin));
-      }
+    // A target may hold the link states of several peer streams (role.targetOf): only this one's are read.
+    for (const [origin, value] of this.#js.storage.loadLinkStates(mapping.name)) {
+      if (origin === streamOrigin) this.#durableStreams.set(origin, originStreamStateOf(value, origin));
+      else if (origin.startsWith(cursorPrefix) && !origin.slice(cursorPrefix.length).includes('/')) this.#durableCursors.set(origin, originCursorStateOf(value, origin));
     }
   }
 
   async #create(stream: string): Promise<void> {
+    const mapping = this.#targetNameOf(stream);
+    if (!('name' in mapping)) return;
+    const name = mapping.name;
     let failure: string | undefined;
     try {
       // The API's own path (checks, persistence, consumers).
-      const created = await createStream(this.#js, this.#role.newStreamConfig(stream));
+      const created = await createStream(this.#js, this.#role.newStreamConfig(name));
       if (created instanceof JsApiError) failure = `${created.description} (err_code ${created.errCode})`;
-      else if (created.isNew) this.#log.info({ stream }, `${this.#role.self} stream created for a ${this.#role.peer} stream`);
+      else if (created.isNew) this.#log.info({ stream: name }, `${this.#role.self} stream created for a ${this.#role.peer} stream`);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }
     // Someone else may have created it meanwhile (another peer, an API client): then it is there to use.
-    if (failure !== undefined && !this.#js.streams.has(stream)) {
-      this.#log.error({ stream, reason: failure }, `cannot create the ${this.#role.self} stream of a ${this.#role.peer} stream`);
-      this.#creationFailures.set(stream, `cannot create ${this.#role.self} stream ${stream}: ${failure}`);
+    if (failure !== undefined && !this.#js.streams.has(name)) {
+      this.#log.error({ stream: name, reason: failure }, `cannot create the ${this.#role.self} stream of a ${this.#role.peer} stream`);
+      this.#creationFailures.set(stream, `cannot create ${this.#role.self} stream ${name}: ${failure}`);
     }
   }
 }

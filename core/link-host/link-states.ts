@@ -43,7 +43,8 @@ export function linkStatesByPeer(jetstream: JetStream, isPeer: (name: string) =>
     for (const [origin, value] of jetstream.storage.loadLinkStates(stream)) {
       const parts = origin.split('/');
       const peer = parts[0]!;
-      if (!isPeer(peer) || parts[1] !== stream || parts.length > 3) continue;
+      // parts[1] is the peer's stream: usually the stream holding the state, or one the role maps into it (SinkRole.targetOf).
+      if (!isPeer(peer) || parts[1] === undefined || parts[1] === '' || parts.length > 3) continue;
       let states = byPeer.get(peer);
       if (states === undefined) {
         states = { cursors: new Map(), incarnations: new Map() };

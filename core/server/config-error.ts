@@ -1,4 +1,4 @@
-/** The error every bad flag, config value or TLS file becomes (its own file so that tls-material.ts and options.ts need not import each other). */
+/** The error every bad flag, config value or TLS file becomes (its own file so that modules options.ts imports, such as auth.ts and tls-material.ts, can throw it). */
 
 /** A bad flag or config value: one line naming the key and what is allowed. */
 export class ConfigError extends Error {

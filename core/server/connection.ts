@@ -9,6 +9,7 @@ import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
 import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
+import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
@@ -31,6 +32,8 @@ export interface ConnectionHost {
   readonly options: ServerOptions;
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
+  /** Set when client authentication is configured. */
+  readonly authenticator: Authenticator | undefined;
   /** The INFO line (with ␍␊) for this connection. */
   infoLine(connection: ClientConnection): string;
   onConnectionClosed(connection: ClientConnection): void;
@@ -53,11 +56,18 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
    * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
    * it carries the verified client certificate's subject: the input of certificate → user
    * mapping.
-   * TODO(auth): issue 6 item 2 maps `tlsPeer.certSubject`/`certCn` to a user in onConnect
-   * (nats-server `verify_and_map`); today a verified certificate only admits the client.
+   * TODO(auth): issue 6 maps `tlsPeer.certSubject`/`certCn` to a user (nats-server
+   * `verify_and_map`): #authenticate would pass `tlsPeer` to Authenticator.authenticate, which
+   * would look the subject up among the users (an AuthorizedUser of kind 'cert'). Today a
+   * verified certificate only admits the client to the TLS port; configured auth still asks
+   * for a token, password or nkey.
    */
   readonly tlsPeer: ClientTlsPeer | undefined;
   lastActivityMs: number;
+  /** The INFO `nonce` a client signs with its nkey; undefined when no nkey user is configured. */
+  readonly nonce: string | undefined;
+  /** Who the client authenticated as; undefined until CONNECT, and always when no auth is configured. */
+  authorizedUser: AuthorizedUser | undefined;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -100,6 +110,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     transport: ClientTransport;
     log: Logger;
     tlsPeer?: ClientTlsPeer | undefined;
+    nonce?: string | undefined;
   }) {
     this.cid = options.cid;
     this.kind = options.kind;
@@ -110,6 +121,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.lastActivityMs = this.startMs;
     this.log = options.log;
     this.closedReason = undefined;
+    // A TLS listener sent INFO before the connection existed: its nonce comes with it.
+    this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
+    this.authorizedUser = undefined;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -278,6 +292,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       return;
     }
     const fields = connect as Record<string, unknown>;
+    // nats-server parity: client.go processConnect checks auth before the protocol field.
+    if (!this.#authenticate(fields)) return;
     const protocol = fields['protocol'];
     if (protocol !== undefined && protocol !== 0 && protocol !== 1) {
       this.sendErr(ProtocolErrorText.invalidClientProtocol);
@@ -309,6 +325,23 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     this.log.debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
     this.#ok();
+  }
+
+  /** Checks CONNECT's credentials when auth is configured; on failure sends the violation and closes. */
+  #authenticate(fields: Record<string, unknown>): boolean {
+    const authenticator = this.#host.authenticator;
+    if (authenticator === undefined) return true;
+    const result = authenticator.authenticate(fields, this.nonce);
+    if (result.isAuthorized) {
+      this.authorizedUser = result.user;
+      return true;
+    }
+    this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: result.user, reason: result.reason }, 'authorization violation');
+    // nats-server parity: client.go authViolation sends the -ERR, then closes (Authentication Failure).
+    this.sendErr(ProtocolErrorText.authorizationViolation);
+    this.close(ClosedReason.authenticationViolation);
+    return false;
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {

@@ -4,10 +4,11 @@
  * Flags and the JSON config file take the same keys; flags win.
  */
 import type { SyncPolicy } from '../jetstream/store.ts';
+import { parseDurationMs } from '../util/duration.ts';
+import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
 import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
 import type { TlsFileSetting } from './tls-material.ts';
-import { parseDurationMs } from '../util/duration.ts';
 import {
   AUTH_TIMEOUT_MS,
   CONNECTIONS_MAX,
@@ -57,7 +58,10 @@ export type ServerOptions = {
   readonly subscriptionsMax: number;
   readonly pingIntervalMs: number;
   readonly pingsOutstandingMax: number;
+  /** Time allowed to send CONNECT: `auth_timeout`, or `authorization.timeout` when set. */
   readonly authTimeoutMs: number;
+  /** Client authentication; undefined = none (any CONNECT is accepted). */
+  readonly auth: AuthOptions | undefined;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
@@ -119,6 +123,9 @@ export const SERVER_OPTION_SPECS = {
   ping_interval: { kind: 'duration', min: 10, describe: 'interval between server PINGs (seconds or "2m")' },
   ping_max: { kind: 'int', min: 1, max: 1000, describe: 'outstanding PINGs before a connection is stale' },
   auth_timeout: { kind: 'duration', min: 10, describe: 'time allowed to send CONNECT (seconds or "2s")' },
+  auth: { kind: 'string', describe: 'token clients must send (plain or a bcrypt hash); the config file also takes an "authorization" block' },
+  user: { kind: 'string', describe: 'user name clients must send (with --pass)' },
+  pass: { kind: 'string', describe: 'password for --user (plain or a bcrypt hash)' },
   write_deadline: { kind: 'duration', min: 10, describe: 'time a blocked write may take before the client is a slow consumer' },
   lame_duck_duration: { kind: 'duration', min: 0, describe: 'time allowed for clients to leave on shutdown' },
 } as const satisfies Record<string, OptionSpec>;
@@ -169,6 +176,9 @@ export const DEFAULT_SERVER_CONFIG = {
   ping_interval: PING_INTERVAL_MS / 1000,
   ping_max: PINGS_OUTSTANDING_MAX,
   auth_timeout: AUTH_TIMEOUT_MS / 1000,
+  auth: '',
+  user: '',
+  pass: '',
   write_deadline: 10,
   lame_duck_duration: 30,
 } as const satisfies Record<ServerOptionKey, string | number>;
@@ -338,13 +348,15 @@ function optionalPort(port: number): number | undefined {
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
  * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded
  * defaults, or `defaults` where given (`canopy leaf` binds monitoring to 127.0.0.1).
+ * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
  */
 export function resolveServerOptions(raw: Record<string, unknown>, defaults: Partial<Record<ServerOptionKey, string | number>> = {}): ServerOptions {
   const values = new Map<string, string | number>();
   for (const [key, value] of Object.entries({ ...DEFAULT_SERVER_CONFIG, ...defaults })) {
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
-  const { flat, labels } = flattenConfigLabelled(raw);
+  const { flat: flatAll, labels } = flattenConfigLabelled(raw);
+  const { authorization, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
@@ -354,6 +366,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
+  const auth = resolveAuthOptions({ authorization, token: str('auth'), user: str('user'), password: str('pass') });
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
@@ -401,7 +414,8 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     subscriptionsMax: num('max_subscriptions'),
     pingIntervalMs: num('ping_interval'),
     pingsOutstandingMax: num('ping_max'),
-    authTimeoutMs: num('auth_timeout'),
+    authTimeoutMs: auth?.timeoutMs ?? num('auth_timeout'),
+    auth,
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',

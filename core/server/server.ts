@@ -12,6 +12,7 @@ import { ProtocolErrorText } from '../protocol/errors.ts';
 import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
+import { Authenticator, newNonce } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
 import { InternalClient } from './internal-client.ts';
@@ -41,6 +42,8 @@ const TLS_RECORD_HANDSHAKE = 0x16;
 type PendingHandshake = {
   /** The cid its INFO announced; the connection takes it once the handshake is done. */
   readonly cid: number;
+  /** The nonce of that INFO (nkey users configured), which the client signs. */
+  readonly nonce: string | undefined;
   readonly socket: Socket;
   readonly remote: string;
   timer: NodeJS.Timeout | undefined;
@@ -60,6 +63,7 @@ export class Server implements ConnectionHost {
   readonly serverName: string;
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
+  readonly authenticator: Authenticator | undefined;
   readonly connections: Map<number, ClientConnection>;
   /** Most recent last; bounded by CLOSED_CONNECTIONS_MAX. */
   readonly closedConnections: ClientConnection[];
@@ -82,6 +86,7 @@ export class Server implements ConnectionHost {
     this.serverName = this.options.serverName === '' ? this.serverId : this.options.serverName;
     this.sublist = new Sublist<Subscription>();
     this.stats = new ServerStats();
+    this.authenticator = this.options.auth === undefined ? undefined : new Authenticator(this.options.auth);
     this.connections = new Map();
     this.closedConnections = [];
     this.startMs = Date.now();
@@ -116,6 +121,7 @@ export class Server implements ConnectionHost {
       headers: true,
       max_payload: this.options.payloadBytesMax,
       ...(this.options.isJetStreamEnabled ? { jetstream: true } : {}),
+      ...(this.authenticator !== undefined ? { auth_required: true } : {}),
       // NATS-SPEC.md §1.4: the node transport upgrades to TLS on tls_required; tls_verify says a client certificate is needed.
       ...(this.options.tls === undefined ? {} : { tls_required: true }),
       ...(this.options.tls?.isClientCertRequired === true ? { tls_verify: true } : {}),
@@ -123,11 +129,12 @@ export class Server implements ConnectionHost {
   }
 
   infoLine(connection: ClientConnection): string {
-    return this.#infoLineFor(connection.cid, connection.remoteAddress);
+    return this.#infoLineFor({ cid: connection.cid, remoteAddress: connection.remoteAddress, nonce: connection.nonce });
   }
 
-  #infoLineFor(cid: number, remoteAddress: string): string {
-    return `${this.#infoPrefix},"client_id":${cid},"client_ip":${JSON.stringify(remoteAddress)}}\r\n`;
+  #infoLineFor(client: { cid: number; remoteAddress: string; nonce: string | undefined }): string {
+    const nonce = client.nonce === undefined ? '' : `,"nonce":"${client.nonce}"`;
+    return `${this.#infoPrefix},"client_id":${client.cid},"client_ip":${JSON.stringify(client.remoteAddress)}${nonce}}\r\n`;
   }
 
   async start(): Promise<ListenAddresses> {
@@ -194,7 +201,7 @@ export class Server implements ConnectionHost {
     else this.#acceptTls(socket, tls);
   }
 
-  #startTcpConnection(options: { socket: Socket; readable: Socket; cid: number; isInfoSent: boolean; tlsPeer: ClientTlsPeer | undefined }): void {
+  #startTcpConnection(options: { socket: Socket; readable: Socket; cid: number; nonce?: string | undefined; isInfoSent: boolean; tlsPeer: ClientTlsPeer | undefined }): void {
     const { socket, readable } = options;
     const connection = this.#newConnection({
       cid: options.cid,
@@ -203,6 +210,7 @@ export class Server implements ConnectionHost {
       remotePort: socket.remotePort ?? 0,
       transport: new TcpTransport(readable),
       tlsPeer: options.tlsPeer,
+      nonce: options.nonce,
     });
     readable.on('data', (chunk: Buffer) => connection.onData(chunk));
     readable.on('drain', () => connection.onDrain());
@@ -225,7 +233,8 @@ export class Server implements ConnectionHost {
    */
   #acceptTls(socket: Socket, tls: ListenerTls): void {
     const remote = remoteOf(socket);
-    const handshake: PendingHandshake = { cid: this.#nextCid++, socket, remote, timer: undefined, isTlsStarted: false, hasFailed: false };
+    const nonce = this.authenticator?.isNonceRequired === true ? newNonce() : undefined;
+    const handshake: PendingHandshake = { cid: this.#nextCid++, nonce, socket, remote, timer: undefined, isTlsStarted: false, hasFailed: false };
     this.#handshakes.set(socket, handshake);
     socket.once('close', () => {
       clearTimeout(handshake.timer);
@@ -242,7 +251,7 @@ export class Server implements ConnectionHost {
     }, tls.handshakeTimeoutMs);
     handshake.timer.unref();
     // handshake_first: INFO waits for the handshake and goes out encrypted.
-    if (!tls.isHandshakeFirst) socket.write(this.#infoLineFor(handshake.cid, socket.remoteAddress ?? ''));
+    if (!tls.isHandshakeFirst) socket.write(this.#infoLineFor({ cid: handshake.cid, remoteAddress: socket.remoteAddress ?? '', nonce: handshake.nonce }));
     socket.once('data', (chunk: Buffer) => {
       socket.pause();
       if (chunk[0] !== TLS_RECORD_HANDSHAKE) {
@@ -299,7 +308,7 @@ export class Server implements ConnectionHost {
       // Reported through 'close', as for plain sockets.
     });
     const isInfoSent = this.options.tls?.isHandshakeFirst !== true;
-    this.#startTcpConnection({ socket: handshake.socket, readable: secure, cid: handshake.cid, isInfoSent, tlsPeer: tlsPeerOf(secure) });
+    this.#startTcpConnection({ socket: handshake.socket, readable: secure, cid: handshake.cid, nonce: handshake.nonce, isInfoSent, tlsPeer: tlsPeerOf(secure) });
   }
 
   /** Counts and logs a failed handshake once, and closes its socket (after an -ERR when `isGraceful`). */
@@ -360,11 +369,13 @@ export class Server implements ConnectionHost {
     remotePort: number;
     transport: TcpTransport | WebSocketTransport;
     tlsPeer?: ClientTlsPeer | undefined;
+    nonce?: string | undefined;
   }): ClientConnection {
     const cid = options.cid ?? this.#nextCid++;
     const connection = new ClientConnection({
       cid,
       tlsPeer: options.tlsPeer,
+      nonce: options.nonce,
       kind: options.kind,
       remoteAddress: options.remoteAddress,
       remotePort: options.remotePort,

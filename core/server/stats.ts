@@ -11,6 +11,8 @@ export class ServerStats {
   rejectedConnections = 0;
   /** Client and WebSocket TLS handshakes that failed (no or wrong client certificate, plain text, timeout). */
   tlsHandshakeFailures = 0;
+  /** CONNECTs refused with -ERR 'Authorization Violation'. */
+  authorizationViolations = 0;
 }
 
 /**
@@ -20,6 +22,7 @@ export class ServerStats {
 export const ClosedReason = {
   clientClosed: 'Client Closed',
   authenticationTimeout: 'Authentication Timeout',
+  authenticationViolation: 'Authentication Failure',
   slowConsumerPendingBytes: 'Slow Consumer (Pending Bytes)',
   slowConsumerWriteDeadline: 'Slow Consumer (Write Deadline)',
   staleConnection: 'Stale Connection',

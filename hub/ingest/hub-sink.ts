@@ -14,6 +14,7 @@ import { assert } from '../../core/util/assert.ts';
 import type { Clock } from '../../core/util/clock.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { DOWNSTREAM_METADATA_KEY, isDownstreamStream } from './downstream.ts';
+import { ingestSubjectOf, ingestTargetOf, ingestTemplateRefusal } from './ingest-target.ts';
 
 /** Headers the hub adds to every synced message (README "Where synced data lands"). */
 export const OriginHeader = {
@@ -34,17 +35,14 @@ export type HubSinkOptions = {
   readonly log: Logger;
 };
 
-/** The subject a leaf message is stored under on the hub. */
-export function hubSubjectOf(leaf: string, subject: string): string {
-  return `${leaf}.${subject}`;
-}
 
 /** The hub's role as the receiver of one leaf's streams. */
-function hubRole(leaf: string): SinkRole {
+function hubRole(leaf: string, jetstream: JetStream): SinkRole {
   return {
     self: 'hub',
     peer: 'leaf',
-    subjectOf: (subject) => hubSubjectOf(leaf, subject),
+    subjectOf: (subject, target) => ingestSubjectOf(target, leaf, subject),
+    targetOf: (stream) => ingestTargetOf(jetstream, stream),
     originHeaders: (key: StreamKey, msg: LinkMessage) => [
       [OriginHeader.leaf, leaf],
       [OriginHeader.stream, key.stream],
@@ -57,7 +55,7 @@ function hubRole(leaf: string): SinkRole {
     refuseTarget: (target) =>
       isDownstreamStream(target)
         ? `hub stream ${target.name} syncs down to leaves ("${DOWNSTREAM_METADATA_KEY}": "true"): it cannot take leaf streams (they would come back down)`
-        : undefined,
+        : ingestTemplateRefusal(target),
   };
 }
 
@@ -65,6 +63,6 @@ function hubRole(leaf: string): SinkRole {
 export class HubSink extends JetStreamSink {
   constructor(options: HubSinkOptions) {
     assert(options.leaf.length > 0 && !options.leaf.includes('/') && !options.leaf.includes('.'), `leaf name ${options.leaf} must be one subject token`);
-    super({ peer: options.leaf, role: hubRole(options.leaf), jetstream: options.jetstream, clock: options.clock, log: options.log });
+    super({ peer: options.leaf, role: hubRole(options.leaf, options.jetstream), jetstream: options.jetstream, clock: options.clock, log: options.log });
   }
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { connect, wsconnect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, nkeys, wsconnect, type NatsConnection } from '@nats-io/transport-node';
 import { WebSocket } from 'ws';
 import { eventually } from '../helpers/eventually.ts';
 import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
@@ -266,5 +266,43 @@ describe('client port TLS with handshake_first', { skip }, () => {
     const raw = await RawClient.open(broker.port);
     assert.equal(await raw.readLine(), "-ERR 'Secure Connection - TLS Required'");
     raw.socket.destroy();
+  });
+});
+
+describe('client port TLS with authorization', { skip }, () => {
+  let pki: TestPki;
+  let ca: CertFiles;
+  let broker: TestBroker;
+  const user = nkeys.createUser();
+
+  before(async () => {
+    pki = new TestPki();
+    ca = pki.ca('ca');
+    const server = pki.server(ca, 'server');
+    broker = await startTestBroker({
+      jetstream: false,
+      websocket_port: 0,
+      tls: { cert_file: server.certFile, key_file: server.keyFile },
+      authorization: { users: [{ nkey: user.getPublicKey() }, { user: 'alice', password: 'pw' }] },
+    });
+  });
+  after(async () => {
+    await broker?.close();
+    pki?.remove();
+  });
+
+  test('the plain-text INFO before the handshake carries the nonce the nkey user signs; passwords travel inside TLS', async (t) => {
+    const raw = await RawClient.open(broker.port);
+    t.after(() => raw.socket.destroy());
+    const info = JSON.parse((await raw.readLine()).slice('INFO '.length)) as Record<string, unknown>;
+    assert.equal(info['auth_required'], true);
+    assert.match(String(info['nonce']), /^[\w-]{15}$/);
+    const byNkey = await connect({ servers: broker.url, tls: { caFile: ca.certFile }, authenticator: nkeyAuthenticator(user.getSeed()) });
+    await byNkey.flush();
+    await byNkey.close();
+    const byPassword = await connect({ servers: broker.url, tls: { caFile: ca.certFile }, user: 'alice', pass: 'pw' });
+    await byPassword.flush();
+    await byPassword.close();
+    await assert.rejects(connect({ servers: broker.url, tls: { caFile: ca.certFile }, user: 'alice', pass: 'wrong', reconnect: false }), /authorization violation/i);
   });
 });

@@ -1001,9 +1001,14 @@ export class LmdbStreamStore implements StreamStore, CommitParticipant {
     return count;
   }
 
-  /** Does `subject` have any live message? */
+  /**
+   * Does `subject` have any live message? Asked on every append whose subject has nothing in the
+   * tail: it stops at the first live sequence (counting them walked every index entry of the
+   * subject: O(messages of the subject) per publish, and reads from disk once the index no longer
+   * fits in memory).
+   */
   #hasLiveMessage(subject: string): boolean {
-    return (this.#tailLive.get(subject) ?? 0) > 0 || this.#subjectCount(subject, this.#firstSeq) > 0;
+    return (this.#tailLive.get(subject) ?? 0) > 0 || this.#firstOfSubject(subject, this.#firstSeq) !== undefined;
   }
 
   // ---- commit ----

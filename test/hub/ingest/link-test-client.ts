@@ -6,6 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { WebSocket, type ClientOptions } from 'ws';
 import { decodeHubFrame, encodeFrame } from '../../../core/link/codec.ts';
 import type { HubFrame, LeafFrame, LinkMessage, StreamKey } from '../../../core/link/index.ts';
@@ -285,4 +288,34 @@ export class RecordingLogger implements Logger {
   find(msg: string, level?: string): LogRecord[] {
     return this.records.filter((record) => record.msg === msg && (level === undefined || record.level === level));
   }
+}
+
+/**
+ * A hub for one `describe` (started before its tests, closed after), a nats.js JetStream
+ * manager on it, and raw link clients that are closed with it.
+ */
+export function describeHub(): { readonly hub: () => TestHub; readonly jsm: () => JetStreamManager; readonly leaf: (name: string) => Promise<LinkTestClient> } {
+  let hub: TestHub | undefined;
+  let nc: NatsConnection | undefined;
+  let jsm: JetStreamManager | undefined;
+  const clients: LinkTestClient[] = [];
+  before(async () => {
+    hub = await startTestHub();
+    nc = await connect({ servers: hub.natsUrl });
+    jsm = await jetstreamManager(nc);
+  });
+  after(async () => {
+    for (const client of clients) client.close();
+    await nc?.close();
+    await hub?.close();
+  });
+  return {
+    hub: () => hub!,
+    jsm: () => jsm!,
+    leaf: async (name) => {
+      const client = await LinkTestClient.connect(hub!.linkUrl, name);
+      clients.push(client);
+      return client;
+    },
+  };
 }

@@ -4,35 +4,14 @@
  * client: what lands where, with which headers, acknowledged when, exactly once.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { describe, test } from 'node:test';
 import { encodeHeaders } from '../../../core/protocol/headers.ts';
 import { eventually } from '../../helpers/eventually.ts';
-import { LinkTestClient, messages, newIncarnation, startTestHub, type TestHub } from './link-test-client.ts';
+import { describeHub, messages, newIncarnation } from './link-test-client.ts';
 
 describe('leaf streams synced into the hub', () => {
-  let hub: TestHub;
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  const clients: LinkTestClient[] = [];
-
-  async function leaf(name: string): Promise<LinkTestClient> {
-    const client = await LinkTestClient.connect(hub.linkUrl, name);
-    clients.push(client);
-    return client;
-  }
-
-  before(async () => {
-    hub = await startTestHub();
-    nc = await connect({ servers: hub.natsUrl });
-    jsm = await jetstreamManager(nc);
-  });
-  after(async () => {
-    for (const client of clients) client.close();
-    await nc.close();
-    await hub.close();
-  });
+  const fixture = describeHub();
+  const leaf = fixture.leaf;
 
   test('offer → cursor 0 and the stream is created; a batch is acknowledged once durable; messages carry the prefix and origin headers', async () => {
     const client = await leaf('gw1');
@@ -41,7 +20,7 @@ describe('leaf streams synced into the hub', () => {
     const answer = await client.expect('cursor');
     assert.deepEqual({ ...answer }, { t: 'cursor', ...key, seq: 0, batch: undefined });
 
-    const info = await jsm.streams.info('SENSORS');
+    const info = await fixture.jsm().streams.info('SENSORS');
     assert.equal(info.config.storage, 'file');
     assert.deepEqual(info.config.subjects, ['SENSORS']);
 
@@ -51,10 +30,10 @@ describe('leaf streams synced into the hub', () => {
     assert.equal(cursor.seq, 3);
     assert.equal(cursor.batch, id);
     // The cursor is sent only after the flush, so the messages are there (and durable) by now.
-    const stored = await jsm.streams.info('SENSORS');
+    const stored = await fixture.jsm().streams.info('SENSORS');
     assert.equal(stored.state.messages, 3);
 
-    const first = await jsm.streams.getMessage('SENSORS', { seq: 1 });
+    const first = await fixture.jsm().streams.getMessage('SENSORS', { seq: 1 });
     assert.ok(first !== null);
     assert.equal(first.subject, 'gw1.sensors.temp');
     assert.equal(new TextDecoder().decode(first.data), 'm1');
@@ -63,7 +42,7 @@ describe('leaf streams synced into the hub', () => {
     assert.equal(first.header.get('Canopy-Origin-Incarnation'), key.incarnation);
     assert.equal(first.header.get('Canopy-Origin-Seq'), '1');
     assert.equal(first.header.get('Canopy-Origin-Time'), String(messages(1, 1)[0]!.timestampNs));
-    const third = await jsm.streams.getMessage('SENSORS', { seq: 3 });
+    const third = await fixture.jsm().streams.getMessage('SENSORS', { seq: 3 });
     assert.ok(third !== null);
     assert.equal(third.subject, 'gw1.sensors.hum');
     assert.equal(third.header.get('App'), 'x');
@@ -83,10 +62,10 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await client.expect('cursor')).seq, 5);
     client.batch(key, messages(3, 8));
     await client.cursorAt(key, 8);
-    const info = await jsm.streams.info('RESEND');
+    const info = await fixture.jsm().streams.info('RESEND');
     assert.equal(info.state.messages, 8);
     for (let seq = 1; seq <= 8; seq++) {
-      const message = await jsm.streams.getMessage('RESEND', { seq });
+      const message = await fixture.jsm().streams.getMessage('RESEND', { seq });
       assert.equal(message?.header.get('Canopy-Origin-Seq'), String(seq));
     }
     // A batch that skips data without a gap is a protocol error.
@@ -107,19 +86,19 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await client.expect('cursor')).seq, 6);
     client.batch(key, messages(7, 9));
     await client.cursorAt(key, 9);
-    const info = await jsm.streams.info('GAPS');
+    const info = await fixture.jsm().streams.info('GAPS');
     assert.equal(info.state.messages, 5);
-    const seventh = await jsm.streams.getMessage('GAPS', { seq: 3 });
+    const seventh = await fixture.jsm().streams.getMessage('GAPS', { seq: 3 });
     assert.equal(seventh?.header.get('Canopy-Origin-Seq'), '7');
 
-    const states = hub.hub.broker.jetstream!.storage.loadLinkStates('GAPS');
+    const states = fixture.hub().hub.broker.jetstream!.storage.loadLinkStates('GAPS');
     const state = states.get(`gw3/GAPS/${key.incarnation}`) as { cursor: number; gaps: { from: number; to: number; reason: string; atMs: number }[]; gapCount: number; gapMsgs: number };
     assert.equal(state.cursor, 9);
     assert.equal(state.gapCount, 1);
     assert.equal(state.gapMsgs, 4);
     assert.deepEqual(state.gaps.map(({ from, to, reason }) => ({ from, to, reason })), [{ from: 3, to: 6, reason: 'limits' }]);
     assert.ok(state.gaps[0]!.atMs > Date.now() - 60_000);
-    const status = hub.hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw3')!;
+    const status = fixture.hub().hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw3')!;
     assert.equal(status.stats.gaps, 1);
     assert.equal(status.stats.gapMsgs, 4);
     const stream = status.streams.find((entry) => entry.stream === 'GAPS')!;
@@ -139,10 +118,10 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await client.expect('cursor')).seq, 0);
     client.batch(second, messages(1, 2));
     await client.cursorAt(second, 2);
-    const fourth = await jsm.streams.getMessage('REBORN', { seq: 4 });
+    const fourth = await fixture.jsm().streams.getMessage('REBORN', { seq: 4 });
     assert.equal(fourth?.header.get('Canopy-Origin-Incarnation'), second.incarnation);
     assert.equal(fourth?.header.get('Canopy-Origin-Seq'), '1');
-    const status = hub.hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw4')!;
+    const status = fixture.hub().hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw4')!;
     assert.equal(status.stats.incarnationChanges, 1);
     const current = status.streams.find((entry) => entry.incarnation === second.incarnation)!;
     assert.equal(current.isCurrent, true);
@@ -169,15 +148,15 @@ describe('leaf streams synced into the hub', () => {
     b.batch(key, messages(1, 1, 'cmd'));
     await b.cursorAt(key, 1);
 
-    const first = await jsm.streams.getMessage('SHARED', { seq: 1 });
+    const first = await fixture.jsm().streams.getMessage('SHARED', { seq: 1 });
     assert.equal(first?.subject, 'alpha.beta.cmd');
     assert.deepEqual(first?.header.values('Canopy-Origin-Leaf'), ['alpha']);
     assert.equal(first?.header.get('Canopy-Origin-Seq'), '1');
     assert.equal(first?.header.get('App'), 'kept');
-    const third = await jsm.streams.getMessage('SHARED', { seq: 3 });
+    const third = await fixture.jsm().streams.getMessage('SHARED', { seq: 3 });
     assert.equal(third?.subject, 'beta.cmd');
     assert.equal(third?.header.get('Canopy-Origin-Leaf'), 'beta');
-    const states = hub.hub.broker.jetstream!.storage.loadLinkStates('SHARED');
+    const states = fixture.hub().hub.broker.jetstream!.storage.loadLinkStates('SHARED');
     assert.equal((states.get(`alpha/SHARED/${key.incarnation}`) as { cursor: number }).cursor, 2);
     assert.equal((states.get(`beta/SHARED/${key.incarnation}`) as { cursor: number }).cursor, 1);
   });
@@ -193,9 +172,9 @@ describe('leaf streams synced into the hub', () => {
       client.batch(key, messages(1, 2, 'r', sameId));
       await client.cursorAt(key, 2);
     }
-    const info = await jsm.streams.info('CONTROL');
+    const info = await fixture.jsm().streams.info('CONTROL');
     assert.equal(info.state.messages, 4);
-    const message = await jsm.streams.getMessage('CONTROL', { seq: 4 });
+    const message = await fixture.jsm().streams.getMessage('CONTROL', { seq: 4 });
     assert.equal(message?.header.get('Nats-Msg-Id'), '');
     assert.equal(message?.header.get('Canopy-Origin-Nats-Msg-Id'), 'reading-1');
     assert.equal(message?.header.get('Canopy-Origin-Nats-Expected-Last-Sequence'), '41');
@@ -203,7 +182,7 @@ describe('leaf streams synced into the hub', () => {
   });
 
   test('a message the target stream refuses: the stored prefix is acknowledged, then error stream; the connection stays up; the next connection retries', async () => {
-    await jsm.streams.add({ name: 'SMALL', subjects: ['small.>'], max_msg_size: 400 });
+    await fixture.jsm().streams.add({ name: 'SMALL', subjects: ['small.>'], max_msg_size: 400 });
     const client = await leaf('gw5');
     const key = { stream: 'SMALL', incarnation: newIncarnation() };
     const other = { stream: 'OTHER5', incarnation: newIncarnation() };
@@ -224,8 +203,8 @@ describe('leaf streams synced into the hub', () => {
     client.batch(key, messages(5, 5));
     client.batch(other, messages(1, 1));
     await client.cursorAt(other, 1);
-    assert.equal((await jsm.streams.info('SMALL')).state.messages, 2);
-    const status = hub.hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw5')!;
+    assert.equal((await fixture.jsm().streams.info('SMALL')).state.messages, 2);
+    const status = fixture.hub().hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw5')!;
     assert.equal(status.connected, true);
     assert.equal(status.stats.refusals, 1);
     assert.match(status.streams.find((entry) => entry.stream === 'SMALL')!.refusal ?? '', /refused message 3/);
@@ -234,15 +213,15 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await client.expect('error')).stream, 'SMALL');
 
     // The operator raises the limit; the leaf's next connection retries from the durable cursor.
-    await jsm.streams.update('SMALL', { subjects: ['small.>'], max_msg_size: 4000 });
+    await fixture.jsm().streams.update('SMALL', { subjects: ['small.>'], max_msg_size: 4000 });
     client.close();
     const again = await leaf('gw5');
     again.offer(key, 1, 5);
     assert.equal((await again.expect('cursor')).seq, 2);
     again.batch(key, [big, msgs[3]!, ...messages(5, 5)]);
     await again.cursorAt(key, 5);
-    assert.equal((await jsm.streams.info('SMALL')).state.messages, 5);
-    const third = await jsm.streams.getMessage('SMALL', { seq: 3 });
+    assert.equal((await fixture.jsm().streams.info('SMALL')).state.messages, 5);
+    const third = await fixture.jsm().streams.getMessage('SMALL', { seq: 3 });
     assert.equal(third?.header.get('Canopy-Origin-Seq'), '3');
     assert.equal(third?.data.length, 1000);
   });
@@ -254,7 +233,7 @@ describe('leaf streams synced into the hub', () => {
     assert.equal(error.code, 'stream');
     assert.equal(error.stream, 'a.b');
     // A stream whose default subject overlaps an existing stream's cannot be created: refused with the reason.
-    await jsm.streams.add({ name: 'WIDE', subjects: ['taken'] });
+    await fixture.jsm().streams.add({ name: 'WIDE', subjects: ['taken'] });
     client.offer({ stream: 'taken', incarnation: newIncarnation() }, 1, 1);
     const overlap = await client.expect('error');
     assert.equal(overlap.stream, 'taken');
@@ -275,7 +254,7 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await newer.expect('cursor')).seq, 2);
     newer.batch(key, messages(3, 4));
     await newer.cursorAt(key, 4);
-    const status = hub.hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw7')!;
+    const status = fixture.hub().hub.acceptor!.status().find((leafStatus) => leafStatus.leaf === 'gw7')!;
     assert.equal(status.connected, true);
     assert.equal(status.reconnects, 1);
     assert.equal(status.streams.find((entry) => entry.stream === 'REPLACED')!.cursor, 4);
@@ -288,7 +267,7 @@ describe('leaf streams synced into the hub', () => {
     await client.expect('cursor');
     client.batch(key, messages(1, 2));
     await client.cursorAt(key, 2);
-    await jsm.streams.delete('DOOMED');
+    await fixture.jsm().streams.delete('DOOMED');
     client.batch(key, messages(3, 4));
     const reset = await client.expect('error');
     assert.equal(reset.code, 'reset');
@@ -299,7 +278,7 @@ describe('leaf streams synced into the hub', () => {
     assert.equal((await again.expect('cursor')).seq, 0);
     again.batch(key, messages(1, 4));
     await again.cursorAt(key, 4);
-    await eventually(async () => assert.equal((await jsm.streams.info('DOOMED')).state.messages, 4));
+    await eventually(async () => assert.equal((await fixture.jsm().streams.info('DOOMED')).state.messages, 4));
   });
 
   test('the target stream deleted while the leaf was away: its next connection starts at 0 without a reset', async () => {
@@ -311,14 +290,14 @@ describe('leaf streams synced into the hub', () => {
     await client.cursorAt(key, 3);
     client.close();
     await client.waitClosed();
-    await eventually(() => assert.equal(hub.hub.acceptor!.status().find((entry) => entry.leaf === 'gw10')?.connected, false));
-    await jsm.streams.delete('AWAY');
+    await eventually(() => assert.equal(fixture.hub().hub.acceptor!.status().find((entry) => entry.leaf === 'gw10')?.connected, false));
+    await fixture.jsm().streams.delete('AWAY');
     const again = await leaf('gw10');
     again.offer(key, 1, 3);
     assert.equal((await again.expect('cursor')).seq, 0);
     again.batch(key, messages(1, 3));
     await again.cursorAt(key, 3);
-    assert.equal((await jsm.streams.info('AWAY')).state.messages, 3);
+    assert.equal((await fixture.jsm().streams.info('AWAY')).state.messages, 3);
   });
 
   test('a cursor frame from a leaf is a protocol error (the hub offers nothing downstream)', async () => {

@@ -1,0 +1,264 @@
+/**
+ * Client authentication as nats-server does it without operator mode: one token,
+ * or users with passwords (plain or bcrypt), or users known by their nkey (an
+ * Ed25519 signature of the per-connection INFO `nonce`). The config uses
+ * nats-server's names (`authorization { token | user, password | users: [...] }`);
+ * a user's `permissions` are kept as opaque JSON for the permissions change that
+ * enforces them. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
+ * that carries one is refused.
+ */
+import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
+import { parseDurationMs } from '../util/duration.ts';
+import { ConfigError } from './config-error.ts';
+import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
+
+/** A user's `permissions` block, kept as the config wrote it (not enforced yet). */
+export type Permissions = Readonly<Record<string, unknown>>;
+
+export type PasswordUser = {
+  readonly user: string;
+  /** Plain text or a bcrypt hash (`$2a$…`). */
+  readonly password: string;
+  readonly permissions: Permissions | undefined;
+};
+
+export type NkeyUser = {
+  /** The user's public nkey (`U…`). */
+  readonly nkey: string;
+  readonly permissions: Permissions | undefined;
+};
+
+/** Resolved `authorization` settings; undefined in ServerOptions when no auth is configured. */
+export type AuthOptions = {
+  /** Plain text or a bcrypt hash; set only when no users are. */
+  readonly token: string | undefined;
+  /** The block's `permissions` (`default_permissions`): the token user's, and the default of users without their own. */
+  readonly permissions: Permissions | undefined;
+  readonly users: ReadonlyMap<string, PasswordUser>;
+  readonly nkeyUsers: ReadonlyMap<string, NkeyUser>;
+  /** `authorization.timeout`, which replaces `auth_timeout` as in nats-server. */
+  readonly timeoutMs: number | undefined;
+};
+
+/** Who a connection authenticated as (the later permissions work and /connz `authorized_user` read it). */
+export type AuthorizedUser = {
+  readonly kind: 'token' | 'password' | 'nkey';
+  /** The user name, the public nkey, or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
+  readonly name: string;
+  readonly permissions: Permissions | undefined;
+};
+
+export type AuthResult =
+  | { readonly isAuthorized: true; readonly user: AuthorizedUser }
+  /** `reason` is for the log: it never holds a secret. `user` names who tried, when known. */
+  | { readonly isAuthorized: false; readonly reason: string; readonly user: string | undefined };
+
+/** nats-server's nonce: 11 random bytes, base64url without padding (15 characters). */
+const NONCE_BYTES = 11;
+/** Successful bcrypt checks remembered, so reconnect storms do not each pay the hash's CPU cost. */
+const BCRYPT_CACHE_ENTRIES_MAX = 1024;
+const TOKEN_NAME = '[REDACTED]';
+
+const AUTHORIZATION_KEYS = ['user', 'username', 'pass', 'password', 'token', 'timeout', 'users', 'permissions', 'default_permissions'];
+const USER_KEYS = ['user', 'username', 'pass', 'password', 'nkey', 'permissions'];
+
+type Fields = Readonly<Record<string, unknown>>;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The value under either spelling of a key (nats-server accepts `user`/`username`, `pass`/`password`). */
+function pick(fields: Fields, path: string, names: readonly string[]): { key: string; value: unknown } | undefined {
+  const present = names.filter((name) => fields[name] !== undefined);
+  if (present.length > 1) throw new ConfigError(`${path}.${present[1]}`, `cannot be given together with "${present[0]}"`);
+  const name = present[0];
+  return name === undefined ? undefined : { key: `${path}.${name}`, value: fields[name] };
+}
+
+function secretField(fields: Fields, path: string, names: readonly string[]): string | undefined {
+  const found = pick(fields, path, names);
+  if (found === undefined) return undefined;
+  if (typeof found.value !== 'string' || found.value === '') throw new ConfigError(found.key, 'must be a non-empty string');
+  checkBcrypt(found.key, found.value);
+  return found.value;
+}
+
+function checkBcrypt(key: string, secret: string): void {
+  if (isBcryptHash(secret) && !isWellFormedBcryptHash(secret)) {
+    throw new ConfigError(key, 'starts like a bcrypt hash ("$2a$NN$…") but is not a complete one (60 characters, cost 4-31)');
+  }
+}
+
+function permissionsField(fields: Fields, path: string, names: readonly string[]): Permissions | undefined {
+  const found = pick(fields, path, names);
+  if (found === undefined) return undefined;
+  if (!isPlainObject(found.value)) throw new ConfigError(found.key, 'must be an object such as {"publish": [...], "subscribe": [...]}');
+  return found.value;
+}
+
+function checkKnownKeys(fields: Fields, path: string, known: readonly string[]): void {
+  for (const key of Object.keys(fields)) {
+    if (!known.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown key; known keys: ${known.join(', ')}`);
+  }
+}
+
+function parseUsers(value: unknown, defaults: Permissions | undefined): { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> } {
+  if (!Array.isArray(value)) throw new ConfigError('authorization.users', 'must be an array of {"user", "password"} or {"nkey"} objects');
+  const users = new Map<string, PasswordUser>();
+  const nkeyUsers = new Map<string, NkeyUser>();
+  value.forEach((entry: unknown, index) => {
+    const path = `authorization.users[${index}]`;
+    if (!isPlainObject(entry)) throw new ConfigError(path, 'must be an object with "user" and "password", or "nkey"');
+    checkKnownKeys(entry, path, USER_KEYS);
+    const permissions = permissionsField(entry, path, ['permissions']) ?? defaults;
+    const nkey = entry['nkey'];
+    const user = pick(entry, path, ['user', 'username']);
+    const password = secretField(entry, path, ['password', 'pass']);
+    if (nkey !== undefined) {
+      if (user !== undefined || password !== undefined) throw new ConfigError(`${path}.nkey`, 'a user has either an nkey or a user and password, not both');
+      if (typeof nkey !== 'string' || !isUserPublicNkey(nkey)) {
+        throw new ConfigError(`${path}.nkey`, 'must be a user public nkey (56 characters starting with "U")');
+      }
+      if (nkeyUsers.has(nkey)) throw new ConfigError(`${path}.nkey`, 'is listed twice');
+      nkeyUsers.set(nkey, { nkey, permissions });
+      return;
+    }
+    if (user === undefined) throw new ConfigError(path, 'needs "user" and "password", or "nkey"');
+    if (typeof user.value !== 'string' || user.value === '') throw new ConfigError(user.key, 'must be a non-empty string');
+    if (password === undefined) throw new ConfigError(`${path}.password`, 'is required with "user"');
+    if (users.has(user.value)) throw new ConfigError(user.key, `user "${user.value}" is listed twice`);
+    users.set(user.value, { user: user.value, password, permissions });
+  });
+  return { users, nkeyUsers };
+}
+
+/**
+ * Validates the `authorization` block and the `--auth`, `--user`, `--pass` flags
+ * (which replace the block's token, user and password); undefined when no auth is
+ * configured. Throws ConfigError naming the key for a bad shape.
+ */
+export function resolveAuthOptions(raw: { authorization: unknown; token: string; user: string; password: string }): AuthOptions | undefined {
+  const block = raw.authorization ?? {};
+  if (!isPlainObject(block)) {
+    throw new ConfigError('authorization', 'must be an object such as {"token": "…"}, {"user": "…", "password": "…"} or {"users": [...]}');
+  }
+  checkKnownKeys(block, 'authorization', AUTHORIZATION_KEYS);
+  if (raw.password !== '') checkBcrypt('pass', raw.password);
+  if (raw.token !== '') checkBcrypt('auth', raw.token);
+  const permissions = permissionsField(block, 'authorization', ['permissions', 'default_permissions']);
+  const blockUser = pick(block, 'authorization', ['user', 'username']);
+  if (blockUser !== undefined && (typeof blockUser.value !== 'string' || blockUser.value === '')) {
+    throw new ConfigError(blockUser.key, 'must be a non-empty string');
+  }
+  const user = raw.user !== '' ? raw.user : (blockUser?.value as string | undefined);
+  const password = raw.password !== '' ? raw.password : secretField(block, 'authorization', ['password', 'pass']);
+  const token = raw.token !== '' ? raw.token : secretField(block, 'authorization', ['token']);
+  let timeoutMs: number | undefined;
+  if (block['timeout'] !== undefined) {
+    const value = block['timeout'];
+    timeoutMs = typeof value === 'string' || typeof value === 'number' ? parseDurationMs(value) : undefined;
+    if (timeoutMs === undefined || timeoutMs < 10) {
+      throw new ConfigError('authorization.timeout', 'must be a duration of at least 10 ms, such as 2 (seconds) or "500ms"');
+    }
+  }
+  const { users, nkeyUsers } = block['users'] === undefined ? { users: new Map<string, PasswordUser>(), nkeyUsers: new Map<string, NkeyUser>() } : parseUsers(block['users'], permissions);
+  if (user !== undefined || password !== undefined) {
+    if (user === undefined) throw new ConfigError(raw.password !== '' ? 'pass' : 'authorization.password', 'needs a user ("user" in the block, or --user)');
+    if (password === undefined) throw new ConfigError(raw.user !== '' ? 'user' : 'authorization.user', 'needs a password ("password" in the block, or --pass)');
+    if (block['users'] !== undefined) throw new ConfigError('authorization.users', 'cannot be combined with a single user and password');
+    users.set(user, { user, password, permissions });
+  }
+  if (token !== undefined && users.size + nkeyUsers.size > 0) {
+    throw new ConfigError(raw.token !== '' ? 'auth' : 'authorization.token', 'cannot be combined with users');
+  }
+  if (token === undefined && users.size === 0 && nkeyUsers.size === 0) {
+    if (Object.keys(block).length > 0) throw new ConfigError('authorization', 'needs "token", "user" and "password", or "users"');
+    return undefined;
+  }
+  return { token, permissions, users, nkeyUsers, timeoutMs };
+}
+
+/** A fresh nonce for one connection's INFO. */
+export function newNonce(): string {
+  return randomBytes(NONCE_BYTES).toString('base64url');
+}
+
+function stringField(fields: Fields, key: string): string {
+  const value = fields[key];
+  return typeof value === 'string' ? value : '';
+}
+
+/** Checks CONNECT credentials against the configured users. One per server. */
+export class Authenticator {
+  readonly options: AuthOptions;
+  /** nats-server sends a nonce when any nkey user exists. */
+  readonly isNonceRequired: boolean;
+  readonly #nkeyVerifiers: ReadonlyMap<string, KeyObject>;
+  /** Keys `<hash>\n<sha256 of the password>` of bcrypt checks that passed, oldest first. */
+  readonly #bcryptPassed: Set<string>;
+
+  constructor(options: AuthOptions) {
+    this.options = options;
+    this.isNonceRequired = options.nkeyUsers.size > 0;
+    const verifiers = new Map<string, KeyObject>();
+    for (const nkey of options.nkeyUsers.keys()) {
+      const verifier = userNkeyVerifier(nkey);
+      if (verifier !== undefined) verifiers.set(nkey, verifier);
+    }
+    this.#nkeyVerifiers = verifiers;
+    this.#bcryptPassed = new Set();
+  }
+
+  /** nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token. */
+  authenticate(connect: Fields, nonce: string | undefined): AuthResult {
+    const { nkeyUsers, users, token } = this.options;
+    if (stringField(connect, 'jwt') !== '') {
+      return { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined };
+    }
+    const nkey = stringField(connect, 'nkey');
+    if (nkeyUsers.size > 0 && nkey !== '') return this.#authenticateNkey(nkey, stringField(connect, 'sig'), nonce);
+    if (users.size > 0) {
+      const name = stringField(connect, 'user');
+      const user = users.get(name);
+      if (user === undefined) return { isAuthorized: false, reason: name === '' ? 'no user given' : 'unknown user', user: name };
+      if (!this.#isSecretMatch(user.password, stringField(connect, 'pass'))) return { isAuthorized: false, reason: 'wrong password', user: name };
+      return { isAuthorized: true, user: { kind: 'password', name, permissions: user.permissions } };
+    }
+    if (token !== undefined) {
+      const given = stringField(connect, 'auth_token');
+      if (given === '') return { isAuthorized: false, reason: 'no token given', user: undefined };
+      if (!this.#isSecretMatch(token, given)) return { isAuthorized: false, reason: 'wrong token', user: undefined };
+      return { isAuthorized: true, user: { kind: 'token', name: TOKEN_NAME, permissions: this.options.permissions } };
+    }
+    return { isAuthorized: false, reason: 'no nkey given', user: undefined };
+  }
+
+  #authenticateNkey(nkey: string, signature: string, nonce: string | undefined): AuthResult {
+    const user = this.options.nkeyUsers.get(nkey);
+    const verifier = this.#nkeyVerifiers.get(nkey);
+    if (user === undefined || verifier === undefined) return { isAuthorized: false, reason: 'unknown nkey', user: nkey };
+    if (nonce === undefined || signature === '') return { isAuthorized: false, reason: 'no nonce signature given', user: nkey };
+    if (!verifyNonceSignature(verifier, nonce, signature)) return { isAuthorized: false, reason: 'nonce signature does not verify', user: nkey };
+    return { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: user.permissions } };
+  }
+
+  /** nats-server's comparePasswords: bcrypt when the stored secret is a hash, else a constant-time compare. */
+  #isSecretMatch(stored: string, given: string): boolean {
+    if (!isBcryptHash(stored)) {
+      const storedBytes = Buffer.from(stored, 'utf8');
+      const givenBytes = Buffer.from(given, 'utf8');
+      return storedBytes.length === givenBytes.length && timingSafeEqual(storedBytes, givenBytes);
+    }
+    const cacheKey = `${stored}\n${createHash('sha256').update(given, 'utf8').digest('base64')}`;
+    if (this.#bcryptPassed.has(cacheKey)) return true;
+    if (!bcryptVerify(given, stored)) return false;
+    this.#bcryptPassed.add(cacheKey);
+    if (this.#bcryptPassed.size > BCRYPT_CACHE_ENTRIES_MAX) {
+      const oldest = this.#bcryptPassed.values().next().value;
+      if (oldest !== undefined) this.#bcryptPassed.delete(oldest);
+    }
+    return true;
+  }
+}
