@@ -18,6 +18,9 @@ import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOpti
 import type { Logger } from './util/logger.ts';
 import { startBroker } from './start.ts';
 
+/** Where a leaf's monitoring listens unless http_host is given: gateways sit on shared networks. */
+export const LEAF_HTTP_HOST_DEFAULT = '127.0.0.1';
+
 /** Reads a JSON config file; any problem is a ConfigError naming the file. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
@@ -71,7 +74,9 @@ export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: 
 export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: 'leaf'): { options: ServerOptions; link: LeafLinkOptions };
 export function linkCommandOptionsFromArgv(argv: Record<string, unknown>, role: LinkRole): { options: ServerOptions; link: HubLinkOptions | LeafLinkOptions } {
   const raw = rawSettings(argv, role);
-  return { options: resolveServerOptions(raw.server), link: resolveLinkOptions(role, raw.link) };
+  // Issue 6: a leaf's monitoring binds to localhost unless a host is given (http_host, http: "host:port").
+  const defaults = role === 'leaf' ? { http_host: LEAF_HTTP_HOST_DEFAULT } : {};
+  return { options: resolveServerOptions(raw.server, defaults), link: resolveLinkOptions(role, raw.link) };
 }
 
 /** Config file under flags; with a role, the file's link keys and the role's link flags are split off. */
@@ -84,12 +89,19 @@ function rawSettings(argv: Record<string, unknown>, role: LinkRole | undefined):
     else server[key] = value;
   }
   for (const key of Object.keys(SERVER_OPTION_SPECS)) {
-    if (argv[key] !== undefined) server[key] = argv[key];
+    if (argv[key] === undefined) continue;
+    // `--tls` beside the file's tls block: the block already turns TLS on (only `--tls false` replaces it).
+    if (key === 'tls' && isBlock(server['tls']) && argv[key] !== 'false') continue;
+    server[key] = argv[key];
   }
   for (const key of role === undefined ? [] : LINK_ROLE_KEYS[role]) {
     if (argv[key] !== undefined) link[key] = argv[key];
   }
   return { server, link };
+}
+
+function isBlock(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** SIGTERM / SIGINT run `close` once, flush the log, and exit 0 (1 if closing failed). */

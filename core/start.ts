@@ -58,13 +58,17 @@ export async function startBroker(options: { options: ServerOptions; log: Logger
     // JetStream recovers its streams before clients can connect and publish.
     if (options.options.isJetStreamEnabled) jetstream = await startJetStream(server, options.options, options.log, options.extensions ?? {});
     await server.start();
-    if (options.options.httpPort !== undefined) {
+    const monitorPort = options.options.httpPort ?? options.options.httpsPort;
+    if (monitorPort !== undefined) {
       monitor = await startMonitor({
         server,
         jetstream,
         host: options.options.httpHost,
-        port: options.options.httpPort,
+        port: monitorPort,
         log: options.log.child({ component: 'monitor' }),
+        // nats-server parity: https_port serves with the client port's certificate (options.ts checks it is there).
+        tls: options.options.httpsPort === undefined ? undefined : options.options.tls,
+        token: options.options.monitorToken,
       });
     }
   } catch (err) {

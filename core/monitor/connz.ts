@@ -96,6 +96,10 @@ export type ConnInfo = {
   name?: string;
   lang?: string;
   version?: string;
+  /** TLS connections only: `1.3`, `1.2`. */
+  tls_version?: string;
+  /** TLS connections only: the IANA name (`TLS_AES_256_GCM_SHA384`). */
+  tls_cipher_suite?: string;
   subscriptions_list?: string[];
   subscriptions_list_detail?: SubDetail[];
 };
@@ -366,6 +370,11 @@ function finishConnInfo(
   if (connection.name !== '') info.name = connection.name;
   if (connection.lang !== '') info.lang = connection.lang;
   if (connection.version !== '') info.version = connection.version;
+  if (connection.tlsPeer !== undefined) {
+    // nats-server parity: monitor.go writes the version as "1.3" and the suite by its IANA name.
+    info.tls_version = connection.tlsPeer.version.replace(/^TLSv/, '');
+    info.tls_cipher_suite = connection.tlsPeer.cipherSuite;
+  }
   if (connection.subscriptions.size === 0 || listing === 'none') return info;
   if (listing === 'subjects') {
     info.subscriptions_list = [...connection.subscriptions.values()].map((subscription) => subscription.subject);

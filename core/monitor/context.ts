@@ -29,8 +29,10 @@ export type MonitorContext = {
   readonly jetstream: JetStream | undefined;
   /** Host the monitor listens on (varz `http_host`). */
   readonly httpHost: string;
-  /** Port the monitor is bound to (varz `http_port`). */
+  /** Port the monitor is bound to (varz `http_port`, or `https_port` when isHttps). */
   readonly httpPort: number;
+  /** Served over HTTPS (`https_port`). */
+  readonly isHttps: boolean;
   /** Requests served per path (varz `http_req_stats`), counted as nats-server counts them. */
   readonly httpRequestCounts: Map<string, number>;
   readonly processUsage: ProcessUsage;

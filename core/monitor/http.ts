@@ -10,10 +10,13 @@
  * the same 400 status (nats-server writes the text alone), unknown paths get
  * a JSON 404, and only GET and HEAD are served.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JetStream } from '../jetstream/jetstream.ts';
 import type { Server } from '../server/server.ts';
+import type { TlsMaterial } from '../server/tls-material.ts';
 import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { handleConnz } from './connz.ts';
@@ -53,18 +56,32 @@ export async function startMonitor(options: {
   host: string;
   port: number;
   log: Logger;
+  /** Serve HTTPS with this certificate (nats-server `https_port`: the client port's); no client certificate is asked for. */
+  tls?: Pick<TlsMaterial, 'cert' | 'key'> | undefined;
+  /** `monitor_token`: every request but a plain /healthz needs `Authorization: Bearer <token>`. */
+  token?: string | undefined;
 }): Promise<Monitor> {
   const { server, host, log } = options;
+  const isAuthorized = bearerTokenCheck(options.token);
   let routes: ReadonlyMap<string, Handler> | undefined;
   let context: MonitorContext | undefined;
-  const httpServer = createServer((request, response) => {
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     // Requests are only accepted once listening, after `context` and `routes` are set below.
     if (context === undefined || routes === undefined) {
       writeResponse(request, response, jsonResponse({ error: 'monitor starting' }, { status: 503 }));
       return;
     }
+    if (!isAuthorized(request)) {
+      writeResponse(request, response, jsonResponse({ error: 'monitoring requires "Authorization: Bearer <monitor_token>"' }, { status: 401 }));
+      return;
+    }
     void serveRequest({ context, routes, log, request, response });
-  });
+  };
+  const tls = options.tls;
+  const httpServer: HttpServer = tls === undefined ? createServer(onRequest) : createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest);
+  if (tls !== undefined) {
+    httpServer.on('tlsClientError', (err: Error) => log.debug({ err }, 'monitoring TLS handshake failed'));
+  }
   await listen(httpServer, options.port, host);
   const port = (httpServer.address() as AddressInfo).port;
   context = {
@@ -72,12 +89,13 @@ export async function startMonitor(options: {
     jetstream: options.jetstream,
     httpHost: host,
     httpPort: port,
+    isHttps: tls !== undefined,
     httpRequestCounts: new Map(),
     processUsage: new ProcessUsage(),
     leafz: { provider: undefined },
   };
   routes = createRoutes(lazyMetricsExporter(context));
-  log.info({ host, port }, 'monitoring listening');
+  log.info({ host, port, https: tls !== undefined, token: options.token !== undefined }, 'monitoring listening');
   const leafz = context.leafz;
   return {
     port,
@@ -85,6 +103,26 @@ export async function startMonitor(options: {
       leafz.provider = provider;
     },
     close: () => closeHttpServer(httpServer),
+  };
+}
+
+/**
+ * The monitoring token check (core/monitor/README.md "Token"): with a token, a request passes
+ * when it carries `Authorization: Bearer <token>`, or when it is a plain `/healthz` (no query:
+ * load balancers and systemd probes carry no token, and that answer says only ok or not;
+ * `/healthz?stream=…` would tell which streams exist, so it needs the token). Without a token,
+ * everything passes. Both sides are hashed first, so the comparison takes the same time
+ * whatever the length and content of a guess.
+ */
+function bearerTokenCheck(token: string | undefined): (request: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const expected = createHash('sha256').update(token).digest();
+  return (request) => {
+    if (request.url === MonitorPath.healthz) return true;
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match === null) return false;
+    return timingSafeEqual(createHash('sha256').update(match[1] ?? '').digest(), expected);
   };
 }
 

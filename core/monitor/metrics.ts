@@ -69,6 +69,7 @@ const NUMBER_METRICS: readonly NumberMetric[] = [
   { name: 'varz_in_bytes', read: (s) => s.varz.in_bytes },
   { name: 'varz_out_bytes', read: (s) => s.varz.out_bytes },
   { name: 'varz_slow_consumers', read: (s) => s.varz.slow_consumers },
+  { name: 'varz_tls_handshake_failures', read: (s) => s.varz.tls_handshake_failures },
   { name: 'varz_stale_connections', read: (s) => s.varz.stale_connections },
   { name: 'varz_subscriptions', read: (s) => s.varz.subscriptions },
   { name: 'varz_mem', read: (s) => s.varz.mem },

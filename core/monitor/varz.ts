@@ -10,13 +10,12 @@
  * (no `meta`); with JetStream off the pointers are nil and it stays `{}`.
  */
 import { ADVERTISED_NATS_VERSION } from '../server/server.ts';
+import { TLS_HANDSHAKE_MS_DEFAULT } from '../server/listener-tls.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
 import { formatGoTime, formatUptime, msToGoDurationJson } from './format.ts';
 import { jetStreamConfigJson, jetStreamStatsJson, type JetStreamConfigJson, type JetStreamStatsJson } from './jsz.ts';
 import { jsonResponse, type MonitorResponse } from './response.ts';
 
-/** nats-server's default `tls_timeout` in seconds (canopy has no TLS; the field is always there). */
-const TLS_TIMEOUT_SECONDS = 2;
 
 /** nats-server `JetStreamVarz`: empty when JetStream is off. */
 export type JetStreamVarz = {
@@ -56,11 +55,17 @@ export type Varz = {
   gateway: Record<string, never>;
   leaf: Record<string, never>;
   mqtt: Record<string, never>;
-  /** `{host, port, no_tls}` when the WebSocket listener is on (canopy serves plain ws), else `{}`. */
+  /** `{host, port, no_tls}` when the WebSocket listener is on (`no_tls`: plain ws://), else `{}`. */
   websocket: { host?: string; port?: number; no_tls?: boolean };
   jetstream: JetStreamVarz;
-  /** Seconds (float). */
+  /** The client port requires TLS (nats-server omits it when false). */
+  tls_required?: boolean;
+  /** TLS requires a client certificate (omitted when false). */
+  tls_verify?: boolean;
+  /** Seconds (float): the TLS handshake timeout, also when TLS is off (nats-server always writes it). */
   tls_timeout: number;
+  /** canopy's own: failed TLS handshakes on the client and WebSocket ports since start (a bad or missing client certificate, plain text, a timeout). */
+  tls_handshake_failures: number;
   /** Go time.Duration: nanoseconds. */
   write_deadline: number;
   /** RFC 3339, UTC. */
@@ -114,9 +119,9 @@ export function buildVarz(context: MonitorContext, nowMs: number = Date.now()): 
     ping_interval: msToGoDurationJson(options.pingIntervalMs),
     ping_max: options.pingsOutstandingMax,
     http_host: context.httpHost,
-    http_port: context.httpPort,
+    http_port: context.isHttps ? 0 : context.httpPort,
     http_base_path: '',
-    https_port: 0,
+    https_port: context.isHttps ? context.httpPort : 0,
     auth_timeout: options.authTimeoutMs / 1000,
     max_control_line: options.controlLineBytesMax,
     max_payload: options.payloadBytesMax,
@@ -128,12 +133,15 @@ export function buildVarz(context: MonitorContext, nowMs: number = Date.now()): 
     websocket:
       addresses.websocketPort === undefined
         ? {}
-        : { host: options.websocketHost, port: addresses.websocketPort, no_tls: true },
+        : { host: options.websocketHost, port: addresses.websocketPort, no_tls: options.websocketTls === undefined },
     jetstream:
       context.jetstream === undefined
         ? {}
         : { config: jetStreamConfigJson(context.jetstream), stats: jetStreamStatsJson(context.jetstream), limits: {} },
-    tls_timeout: TLS_TIMEOUT_SECONDS,
+    ...(options.tls === undefined ? {} : { tls_required: true }),
+    ...(options.tls?.isClientCertRequired === true ? { tls_verify: true } : {}),
+    tls_timeout: (options.tls?.handshakeTimeoutMs ?? TLS_HANDSHAKE_MS_DEFAULT) / 1000,
+    tls_handshake_failures: stats.tlsHandshakeFailures,
     write_deadline: msToGoDurationJson(options.writeDeadlineMs),
     start: formatGoTime(server.startMs),
     now: formatGoTime(nowMs),

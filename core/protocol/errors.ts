@@ -15,6 +15,7 @@ export const ProtocolErrorText = {
   invalidSubject: 'Invalid Subject',
   invalidPublishSubject: 'Invalid Publish Subject',
   maxSubscriptionsExceeded: 'maximum subscriptions exceeded',
+  secureConnectionTlsRequired: 'Secure Connection - TLS Required',
 } as const;
 export type ProtocolErrorText = (typeof ProtocolErrorText)[keyof typeof ProtocolErrorText];
 

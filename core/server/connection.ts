@@ -11,6 +11,7 @@ import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
+import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
 import { ClosedReason, type ServerStats } from './stats.ts';
@@ -51,6 +52,17 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly remotePort: number;
   readonly startMs: number;
   readonly log: Logger;
+  /**
+   * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
+   * it carries the verified client certificate's subject: the input of certificate → user
+   * mapping.
+   * TODO(auth): issue 6 maps `tlsPeer.certSubject`/`certCn` to a user (nats-server
+   * `verify_and_map`): #authenticate would pass `tlsPeer` to Authenticator.authenticate, which
+   * would look the subject up among the users (an AuthorizedUser of kind 'cert'). Today a
+   * verified certificate only admits the client to the TLS port; configured auth still asks
+   * for a token, password or nkey.
+   */
+  readonly tlsPeer: ClientTlsPeer | undefined;
   lastActivityMs: number;
   /** The INFO `nonce` a client signs with its nkey; undefined when no nkey user is configured. */
   readonly nonce: string | undefined;
@@ -97,16 +109,20 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     host: ConnectionHost;
     transport: ClientTransport;
     log: Logger;
+    tlsPeer?: ClientTlsPeer | undefined;
+    nonce?: string | undefined;
   }) {
     this.cid = options.cid;
     this.kind = options.kind;
     this.remoteAddress = options.remoteAddress;
     this.remotePort = options.remotePort;
     this.startMs = Date.now();
+    this.tlsPeer = options.tlsPeer;
     this.lastActivityMs = this.startMs;
     this.log = options.log;
     this.closedReason = undefined;
-    this.nonce = options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined;
+    // A TLS listener sent INFO before the connection existed: its nonce comes with it.
+    this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
     this.authorizedUser = undefined;
     this.#host = options.host;
     this.#transport = options.transport;
@@ -132,9 +148,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#firstPingTimer = undefined;
   }
 
-  /** Sends INFO and starts the CONNECT and ping timers. */
-  start(): void {
-    this.#outbound.writeRaw(this.#host.infoLine(this));
+  /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
+  start(options: { isInfoSent?: boolean } = {}): void {
+    if (options.isInfoSent !== true) this.#outbound.writeRaw(this.#host.infoLine(this));
     const { authTimeoutMs, pingIntervalMs } = this.#host.options;
     this.#authTimer = setTimeout(() => this.#onAuthTimeout(), authTimeoutMs);
     this.#authTimer.unref();

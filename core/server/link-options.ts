@@ -4,7 +4,7 @@
  * the same value syntax and errors. Each command accepts only its own side's keys.
  */
 import { hostname } from 'node:os';
-import { loadLinkTlsMaterial, type LinkTlsMaterial, type TlsFileSetting } from './link-tls.ts';
+import { loadTlsMaterial, type TlsMaterial, type TlsFileSetting } from './tls-material.ts';
 import { coerceOptionValue, ConfigError, type OptionSpec } from './options.ts';
 
 /** The hub's WebSocket port for leaves (nats-server's leafnode port). */
@@ -55,7 +55,7 @@ export const LINK_TLS_BLOCKS = {
 export type LinkTlsBlockKey = keyof typeof LINK_TLS_BLOCKS;
 
 /** The hub's leaf listener serves wss:// (`leaf_tls`). */
-export type HubLinkTls = LinkTlsMaterial & {
+export type HubLinkTls = TlsMaterial & {
   readonly cert: Buffer;
   readonly key: Buffer;
   /**
@@ -67,7 +67,7 @@ export type HubLinkTls = LinkTlsMaterial & {
 };
 
 /** What the leaf trusts and presents on wss:// URLs (`hub_tls`). */
-export type LeafLinkTls = LinkTlsMaterial;
+export type LeafLinkTls = TlsMaterial;
 
 export type HubLinkOptions = {
   readonly role: 'hub';
@@ -215,7 +215,7 @@ function resolveHubTls(options: {
   if (key === undefined) throw new ConfigError(label('leaf_tls_key'), 'is required with leaf_tls_cert');
   // Without a CA of its own the hub would take client certificates from any public CA as leaf names.
   if (verify && ca === undefined) throw new ConfigError(label('leaf_tls_verify'), 'needs leaf_tls_ca: the CA that signs the leaves\' client certificates');
-  const material = loadLinkTlsMaterial({ cert, key, ...(ca === undefined ? {} : { ca }) });
+  const material = loadTlsMaterial({ cert, key, ...(ca === undefined ? {} : { ca }) });
   return { ...material, cert: material.cert!, key: material.key!, isClientCertRequired: verify };
 }
 
@@ -231,7 +231,7 @@ function resolveLeafTls(options: {
   if (cert !== undefined && key === undefined) throw new ConfigError(cert.label, 'needs hub_tls_key, its private key');
   if (key !== undefined && cert === undefined) throw new ConfigError(key.label, 'needs hub_tls_cert, its certificate');
   if (!options.hubUrls.some((url) => url.startsWith('wss://'))) throw new ConfigError(given.label, 'is used only on wss:// hub URLs, and --hub has none');
-  return loadLinkTlsMaterial({ ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }), ...(ca === undefined ? {} : { ca }) });
+  return loadTlsMaterial({ ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }), ...(ca === undefined ? {} : { ca }) });
 }
 
 function tokensFromObject(value: unknown): ReadonlyMap<string, string> | undefined {

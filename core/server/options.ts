@@ -7,6 +7,8 @@ import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
+import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
+import type { TlsFileSetting } from './tls-material.ts';
 import {
   AUTH_TIMEOUT_MS,
   CONNECTIONS_MAX,
@@ -33,11 +35,19 @@ export type ServerOptions = {
   /** Client port; 0 picks a free port. */
   readonly port: number;
   readonly httpHost: string;
-  /** Monitoring port; undefined = disabled, 0 = a free port. */
+  /** Monitoring port over plain HTTP; undefined = disabled, 0 = a free port. */
   readonly httpPort: number | undefined;
+  /** Monitoring port over HTTPS (nats-server `https_port`, with the client port's certificate); exclusive with httpPort. */
+  readonly httpsPort: number | undefined;
+  /** `monitor_token`: every monitoring request needs `Authorization: Bearer <token>` (core/monitor/README.md). */
+  readonly monitorToken: string | undefined;
+  /** TLS on the client port (the `tls` block); undefined = plain TCP. */
+  readonly tls: ListenerTls | undefined;
   readonly websocketHost: string;
   /** WebSocket client port; undefined = disabled, 0 = a free port. */
   readonly websocketPort: number | undefined;
+  /** TLS on the WebSocket port (`websocket.tls`: wss://); undefined = plain ws://. */
+  readonly websocketTls: ListenerTls | undefined;
   readonly storeDir: string;
   readonly logLevel: LogLevel;
   readonly payloadBytesMax: number;
@@ -81,9 +91,22 @@ export const SERVER_OPTION_SPECS = {
   addr: { kind: 'string', alias: 'a', describe: 'client listen address (also: net, host)' },
   port: { kind: 'port', alias: 'p', describe: 'client port (-1 = a free port)' },
   http_port: { kind: 'optional_port', alias: 'm', describe: 'monitoring port (0 = off, -1 = a free port)' },
-  http_host: { kind: 'string', describe: 'monitoring listen address' },
+  http_host: { kind: 'string', describe: 'monitoring listen address (canopy leaf: 127.0.0.1 unless given)' },
+  https_port: { kind: 'optional_port', describe: 'monitoring port over HTTPS with the tls certificate (0 = off; exclusive with http_port)' },
+  monitor_token: { kind: 'string', describe: 'monitoring requires "Authorization: Bearer <token>" (a plain /healthz excepted)' },
+  tls: { kind: 'bool', describe: 'require TLS on the client port (config file: a tls block)' },
+  tlscert: { kind: 'string', describe: 'client port TLS: PEM server certificate (config file: tls.cert_file)' },
+  tlskey: { kind: 'string', describe: 'client port TLS: PEM private key (config file: tls.key_file)' },
+  tlscacert: { kind: 'string', describe: 'client port TLS: PEM CA bundle for client certificates (config file: tls.ca_file)' },
+  tlsverify: { kind: 'bool', describe: 'client port TLS: require a client certificate signed by tlscacert (config file: tls.verify)' },
+  tls_handshake_first: { kind: 'bool', describe: 'client port TLS: the handshake comes first, INFO after it (nats.js tls.handshakeFirst; config file: tls.handshake_first)' },
+  tls_timeout: { kind: 'duration', min: 10, describe: 'TLS handshake timeout, client and WebSocket ports (config file: tls.timeout; default 2s)' },
   websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
   websocket_host: { kind: 'string', describe: 'WebSocket listen address' },
+  websocket_tls_cert: { kind: 'string', describe: 'WebSocket TLS (wss://): PEM server certificate (config file: websocket.tls.cert_file)' },
+  websocket_tls_key: { kind: 'string', describe: 'WebSocket TLS: PEM private key (config file: websocket.tls.key_file)' },
+  websocket_tls_ca: { kind: 'string', describe: 'WebSocket TLS: PEM CA bundle for client certificates (config file: websocket.tls.ca_file)' },
+  websocket_tls_verify: { kind: 'bool', describe: 'WebSocket TLS: require a client certificate signed by websocket_tls_ca (config file: websocket.tls.verify)' },
   jetstream: { kind: 'bool', alias: 'js', describe: 'enable JetStream (true or false)' },
   store_dir: { kind: 'string', alias: 'sd', describe: 'JetStream data directory' },
   sync: {
@@ -126,8 +149,21 @@ export const DEFAULT_SERVER_CONFIG = {
   port: 4222,
   http_port: 8222,
   http_host: '0.0.0.0',
+  https_port: 0,
+  monitor_token: '',
+  tls: 'false',
+  tlscert: '',
+  tlskey: '',
+  tlscacert: '',
+  tlsverify: 'false',
+  tls_handshake_first: 'false',
+  tls_timeout: TLS_HANDSHAKE_MS_DEFAULT / 1000,
   websocket_port: 8080,
   websocket_host: '0.0.0.0',
+  websocket_tls_cert: '',
+  websocket_tls_key: '',
+  websocket_tls_ca: '',
+  websocket_tls_verify: 'false',
   jetstream: 'true',
   store_dir: './data',
   sync: 'always',
@@ -231,19 +267,72 @@ function durationMs(key: string, spec: OptionSpec, value: unknown, allowed: stri
   return checkRange(key, spec, ms, ' ms');
 }
 
+/** Keys of the config file's TLS blocks (nats-server's names) → the flag each one is. */
+const TLS_BLOCK_KEYS = {
+  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
+  'websocket.tls': { cert_file: 'websocket_tls_cert', key_file: 'websocket_tls_key', ca_file: 'websocket_tls_ca', verify: 'websocket_tls_verify' },
+} as const satisfies Record<string, Record<string, ServerOptionKey>>;
+
+/** A flattened config: flag keys, and how the user spelled each key that came from a block (for errors). */
+type FlatConfig = { readonly flat: Record<string, unknown>; readonly labels: Map<string, string> };
+
 /** Flattens a JSON config object: `{ websocket: { port } }` becomes `websocket_port`; synonyms map to their key. */
 export function flattenConfig(config: Record<string, unknown>): Record<string, unknown> {
+  return flattenConfigLabelled(config).flat;
+}
+
+/**
+ * Flattens a config object. `websocket: { port }` and `http: { port, listen }` become
+ * `websocket_port` and `http_port`/`http_host`; `http: "host:port"` and `https: "host:port"`
+ * (nats-server's forms) set the host too; the `tls` and `websocket.tls` blocks become their
+ * flags (TLS_BLOCK_KEYS), and a `tls` block turns `tls` on.
+ */
+function flattenConfigLabelled(config: Record<string, unknown>): FlatConfig {
   const flat: Record<string, unknown> = {};
+  const labels = new Map<string, string>();
   for (const [key, value] of Object.entries(config)) {
-    if ((key === 'websocket' || key === 'http') && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [inner, innerValue] of Object.entries(value as Record<string, unknown>)) {
+    if ((key === 'http' || key === 'https') && typeof value === 'string') {
+      addHostPort(flat, labels, key, value);
+    } else if (key === 'tls' && isPlainObject(value)) {
+      flattenTlsBlock(flat, labels, 'tls', value);
+      flat['tls'] = true;
+    } else if ((key === 'websocket' || key === 'http') && isPlainObject(value)) {
+      for (const [inner, innerValue] of Object.entries(value)) {
+        if (key === 'websocket' && inner === 'tls' && isPlainObject(innerValue)) {
+          flattenTlsBlock(flat, labels, 'websocket.tls', innerValue);
+          continue;
+        }
         flat[`${key}_${inner === 'listen' ? 'host' : inner}`] = innerValue;
       }
-      continue;
+    } else {
+      flat[KEY_SYNONYMS.get(key) ?? key] = value;
     }
-    flat[KEY_SYNONYMS.get(key) ?? key] = value;
   }
-  return flat;
+  return { flat, labels };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function flattenTlsBlock(flat: Record<string, unknown>, labels: Map<string, string>, block: keyof typeof TLS_BLOCK_KEYS, value: Record<string, unknown>): void {
+  const keys: Readonly<Record<string, ServerOptionKey>> = TLS_BLOCK_KEYS[block];
+  for (const [inner, innerValue] of Object.entries(value)) {
+    const key = keys[inner];
+    if (key === undefined) throw new ConfigError(`${block}.${inner}`, `is not a key of ${block} (canopy knows ${Object.keys(keys).join(', ')})`);
+    flat[key] = innerValue;
+    labels.set(key, `${block}.${inner}`);
+  }
+}
+
+/** nats-server's `http: "127.0.0.1:8222"` (and `https`): host and port in one string. */
+function addHostPort(flat: Record<string, unknown>, labels: Map<string, string>, key: 'http' | 'https', value: string): void {
+  const at = value.lastIndexOf(':');
+  if (at <= 0) throw new ConfigError(key, `must be "host:port" or an object { port, listen } (got ${JSON.stringify(value)})`);
+  flat['http_host'] = value.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  flat[`${key}_port`] = value.slice(at + 1);
+  labels.set('http_host', key);
+  labels.set(`${key}_port`, key);
 }
 
 function portOrFree(port: number): number {
@@ -257,21 +346,23 @@ function optionalPort(port: number): number | undefined {
 
 /**
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
- * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded defaults.
+ * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded
+ * defaults, or `defaults` where given (`canopy leaf` binds monitoring to 127.0.0.1).
  * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
  */
-export function resolveServerOptions(raw: Record<string, unknown>): ServerOptions {
+export function resolveServerOptions(raw: Record<string, unknown>, defaults: Partial<Record<ServerOptionKey, string | number>> = {}): ServerOptions {
   const values = new Map<string, string | number>();
-  for (const [key, value] of Object.entries(DEFAULT_SERVER_CONFIG)) {
+  for (const [key, value] of Object.entries({ ...DEFAULT_SERVER_CONFIG, ...defaults })) {
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
-  const { authorization, ...flat } = flattenConfig(raw);
+  const { flat: flatAll, labels } = flattenConfigLabelled(raw);
+  const { authorization, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
       throw new ConfigError(key, `unknown option; known options: ${Object.keys(SERVER_OPTION_SPECS).join(', ')}`);
     }
-    values.set(key, coerceOption(key as ServerOptionKey, value));
+    values.set(key, coerceOptionValue(labels.get(key) ?? key, SERVER_OPTION_SPECS[key as ServerOptionKey], value));
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
@@ -279,14 +370,41 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
+  const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
+  const file = (key: ServerOptionKey): TlsFileSetting | undefined => (str(key) === '' ? undefined : { label: label(key), path: str(key) });
+  const handshakeTimeoutMs = num('tls_timeout');
+  const tls = resolveListenerTls({
+    block: 'tls',
+    cert: file('tlscert'),
+    key: file('tlskey'),
+    ca: file('tlscacert'),
+    verify: { label: label('tlsverify'), isOn: str('tlsverify') === 'true' },
+    isHandshakeFirst: str('tls_handshake_first') === 'true',
+    isRequested: str('tls') === 'true',
+    handshakeTimeoutMs,
+  });
+  const websocketTls = resolveListenerTls({
+    block: 'websocket.tls',
+    cert: file('websocket_tls_cert'),
+    key: file('websocket_tls_key'),
+    ca: file('websocket_tls_ca'),
+    verify: { label: label('websocket_tls_verify'), isOn: str('websocket_tls_verify') === 'true' },
+    isHandshakeFirst: false,
+    isRequested: false,
+    handshakeTimeoutMs,
+  });
+  const monitorPorts = resolveMonitorPorts({ httpPort: optionalPort(num('http_port')), httpsPort: optionalPort(num('https_port')), isHttpPortGiven: flat['http_port'] !== undefined, hasTls: tls !== undefined, label });
   return {
     serverName: str('server_name'),
     host: str('addr'),
     port: portOrFree(num('port')),
     httpHost: str('http_host'),
-    httpPort: optionalPort(num('http_port')),
+    ...monitorPorts,
+    monitorToken: str('monitor_token') === '' ? undefined : str('monitor_token'),
+    tls,
     websocketHost: str('websocket_host'),
     websocketPort: optionalPort(num('websocket_port')),
+    websocketTls,
     storeDir: str('store_dir'),
     logLevel: str('log_level') as LogLevel,
     payloadBytesMax: num('max_payload'),
@@ -303,4 +421,23 @@ export function resolveServerOptions(raw: Record<string, unknown>): ServerOption
     isJetStreamEnabled: str('jetstream') === 'true',
     syncPolicy: values.get('sync') === 'always' ? 'always' : { intervalMs: num('sync') },
   };
+}
+
+/**
+ * nats-server parity: server.go StartMonitoring refuses both http_port and https_port, and
+ * https needs the client port's certificate. canopy's default http_port (8222) gives way to an
+ * https_port unless http_port was given too.
+ */
+function resolveMonitorPorts(options: {
+  httpPort: number | undefined;
+  httpsPort: number | undefined;
+  isHttpPortGiven: boolean;
+  hasTls: boolean;
+  label: (key: ServerOptionKey) => string;
+}): { httpPort: number | undefined; httpsPort: number | undefined } {
+  const { httpPort, httpsPort, label } = options;
+  if (httpsPort === undefined) return { httpPort, httpsPort };
+  if (options.isHttpPortGiven && httpPort !== undefined) throw new ConfigError(label('https_port'), `cannot be used with http_port: monitoring is served on one of them`);
+  if (!options.hasTls) throw new ConfigError(label('https_port'), 'needs the tls block (cert_file, key_file): monitoring serves HTTPS with the client port\'s certificate');
+  return { httpPort: undefined, httpsPort };
 }

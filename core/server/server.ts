@@ -3,20 +3,24 @@
  * and the read-only snapshots monitoring uses.
  */
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolErrorText } from '../protocol/errors.ts';
 import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
-import { Authenticator } from './auth.ts';
+import { Authenticator, newNonce } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
 import { InternalClient } from './internal-client.ts';
 import { ClosedReason, ServerStats } from './stats.ts';
 import type { Subscription } from './subscription.ts';
 import { TcpTransport, WebSocketTransport } from './transports.ts';
+import type { ClientTlsPeer, ListenerTls } from './listener-tls.ts';
+import { tlsFailureReason, type TlsFailureHints } from './tls-material.ts';
 
 /**
  * The nats-server version canopy advertises in INFO. nats.js gates features on it
@@ -30,6 +34,23 @@ export const CANOPY_VERSION = '0.1.0';
 export const CLOSED_CONNECTIONS_MAX = 10_000;
 /** How long shutdown waits for connections to flush before destroying them. */
 export const SHUTDOWN_FLUSH_MS_MAX = 2000;
+
+/** The first byte of a TLS record that carries a handshake (a ClientHello starts with it). */
+const TLS_RECORD_HANDSHAKE = 0x16;
+
+/** A client-port socket between accept and a finished TLS handshake. */
+type PendingHandshake = {
+  /** The cid its INFO announced; the connection takes it once the handshake is done. */
+  readonly cid: number;
+  /** The nonce of that INFO (nkey users configured), which the client signs. */
+  readonly nonce: string | undefined;
+  readonly socket: Socket;
+  readonly remote: string;
+  timer: NodeJS.Timeout | undefined;
+  /** The client sent a TLS record (a timeout then gets no plain-text -ERR). */
+  isTlsStarted: boolean;
+  hasFailed: boolean;
+};
 
 export type ListenAddresses = {
   readonly port: number;
@@ -53,6 +74,9 @@ export class Server implements ConnectionHost {
   #tcpServer: NetServer | undefined;
   #websocketHttpServer: HttpServer | undefined;
   #websocketServer: WebSocketServer | undefined;
+  /** Client-port sockets between accept and a finished TLS handshake (shutdown destroys them). */
+  readonly #handshakes: Map<Socket, PendingHandshake>;
+  #tlsServer: TlsServer | undefined;
   #addresses: ListenAddresses | undefined;
   #isShuttingDown: boolean;
 
@@ -72,6 +96,8 @@ export class Server implements ConnectionHost {
     this.#tcpServer = undefined;
     this.#websocketHttpServer = undefined;
     this.#websocketServer = undefined;
+    this.#handshakes = new Map();
+    this.#tlsServer = undefined;
     this.#addresses = undefined;
     this.#isShuttingDown = false;
   }
@@ -96,12 +122,19 @@ export class Server implements ConnectionHost {
       max_payload: this.options.payloadBytesMax,
       ...(this.options.isJetStreamEnabled ? { jetstream: true } : {}),
       ...(this.authenticator !== undefined ? { auth_required: true } : {}),
+      // NATS-SPEC.md §1.4: the node transport upgrades to TLS on tls_required; tls_verify says a client certificate is needed.
+      ...(this.options.tls === undefined ? {} : { tls_required: true }),
+      ...(this.options.tls?.isClientCertRequired === true ? { tls_verify: true } : {}),
     };
   }
 
   infoLine(connection: ClientConnection): string {
-    const nonce = connection.nonce === undefined ? '' : `,"nonce":"${connection.nonce}"`;
-    return `${this.#infoPrefix},"client_id":${connection.cid},"client_ip":${JSON.stringify(connection.remoteAddress)}${nonce}}\r\n`;
+    return this.#infoLineFor({ cid: connection.cid, remoteAddress: connection.remoteAddress, nonce: connection.nonce });
+  }
+
+  #infoLineFor(client: { cid: number; remoteAddress: string; nonce: string | undefined }): string {
+    const nonce = client.nonce === undefined ? '' : `,"nonce":"${client.nonce}"`;
+    return `${this.#infoPrefix},"client_id":${client.cid},"client_ip":${JSON.stringify(client.remoteAddress)}${nonce}}\r\n`;
   }
 
   async start(): Promise<ListenAddresses> {
@@ -111,9 +144,7 @@ export class Server implements ConnectionHost {
     const port = (tcpServer.address() as AddressInfo).port;
     let websocketPort: number | undefined;
     if (this.options.websocketPort !== undefined) {
-      const httpServer = createHttpServer((_request, response) => {
-        response.writeHead(426, { 'content-type': 'text/plain' }).end('websocket upgrade required\n');
-      });
+      const httpServer = this.#createWebSocketHttpServer(this.options.websocketTls);
       const websocketServer = new WebSocketServer({
         server: httpServer,
         perMessageDeflate: false,
@@ -131,8 +162,33 @@ export class Server implements ConnectionHost {
     this.#addresses = { port, websocketPort };
     const fields = JSON.stringify(this.infoFields());
     this.#infoPrefix = `INFO ${fields.slice(0, -1)}`;
-    this.log.info({ host: this.options.host, port, websocket_port: websocketPort }, 'listening for client connections');
+    this.log.info(
+      { host: this.options.host, port, websocket_port: websocketPort, tls: this.options.tls !== undefined, websocket_tls: this.options.websocketTls !== undefined },
+      'listening for client connections',
+    );
     return this.#addresses;
+  }
+
+  /** The WebSocket port's HTTP(S) server: plain requests get 426; with `websocket.tls` it serves wss://. */
+  #createWebSocketHttpServer(tls: ListenerTls | undefined): HttpServer {
+    const onRequest = (_request: IncomingMessage, response: ServerResponse): void => {
+      response.writeHead(426, { 'content-type': 'text/plain' }).end('websocket upgrade required\n');
+    };
+    if (tls === undefined) return createHttpServer(onRequest);
+    const server = createHttpsServer(
+      {
+        ...tlsServerMaterial(tls),
+        requestCert: tls.isClientCertRequired,
+        rejectUnauthorized: tls.isClientCertRequired,
+        handshakeTimeout: tls.handshakeTimeoutMs,
+      },
+      onRequest,
+    );
+    const hints: TlsFailureHints = { verifyHint: 'websocket.tls verify requires one', plainHint: 'use wss://', handshakeTimeoutMs: tls.handshakeTimeoutMs };
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      this.#onTlsFailure({ listener: 'websocket', remote: remoteOf(socket), reason: tlsFailureReason(err, socket, hints), code: (err as NodeJS.ErrnoException).code });
+    });
+    return server;
   }
 
   #acceptTcp(socket: Socket): void {
@@ -140,16 +196,143 @@ export class Server implements ConnectionHost {
       // Reported through 'close'; a reset peer is not an operator's problem.
     });
     if (this.#refuseIfFull(socket)) return;
+    const tls = this.options.tls;
+    if (tls === undefined) this.#startTcpConnection({ socket, readable: socket, cid: this.#nextCid++, isInfoSent: false, tlsPeer: undefined });
+    else this.#acceptTls(socket, tls);
+  }
+
+  #startTcpConnection(options: { socket: Socket; readable: Socket; cid: number; nonce?: string | undefined; isInfoSent: boolean; tlsPeer: ClientTlsPeer | undefined }): void {
+    const { socket, readable } = options;
     const connection = this.#newConnection({
+      cid: options.cid,
       kind: 'tcp',
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
-      transport: new TcpTransport(socket),
+      transport: new TcpTransport(readable),
+      tlsPeer: options.tlsPeer,
+      nonce: options.nonce,
     });
-    socket.on('data', (chunk: Buffer) => connection.onData(chunk));
-    socket.on('drain', () => connection.onDrain());
-    socket.on('close', () => connection.close(ClosedReason.clientClosed, { isAbort: true }));
-    connection.start();
+    readable.on('data', (chunk: Buffer) => connection.onData(chunk));
+    readable.on('drain', () => connection.onDrain());
+    readable.on('close', () => connection.close(ClosedReason.clientClosed, { isAbort: true }));
+    connection.start({ isInfoSent: options.isInfoSent });
+  }
+
+  /**
+   * NATS TLS order (NATS-SPEC.md §1.4; nats-server client.go createClient): INFO with
+   * `tls_required` goes out in plain text, then the client starts the handshake. The first
+   * byte the client sends tells which it did: a TLS record, or plain text (CONNECT), which
+   * gets `-ERR 'Secure Connection - TLS Required'` (NATS-SPEC.md §1.9) instead of an OpenSSL
+   * error it cannot read. A TLS record goes back into the socket, and the socket is handed to
+   * a tls.Server that never listens (Node's documented way to inject a connection): it runs
+   * the handshake and checks the client certificate as for any TLS listener, and reports
+   * through #onSecureConnection or its 'tlsClientError'. The connection exists once the
+   * handshake is done; until then the socket is in #handshakes (counted against
+   * max_connections). `tls.timeout` bounds the whole exchange. With `handshake_first` the
+   * client starts with the handshake and INFO follows it, encrypted.
+   */
+  #acceptTls(socket: Socket, tls: ListenerTls): void {
+    const remote = remoteOf(socket);
+    const nonce = this.authenticator?.isNonceRequired === true ? newNonce() : undefined;
+    const handshake: PendingHandshake = { cid: this.#nextCid++, nonce, socket, remote, timer: undefined, isTlsStarted: false, hasFailed: false };
+    this.#handshakes.set(socket, handshake);
+    socket.once('close', () => {
+      clearTimeout(handshake.timer);
+      // The TLS layer reports after the TCP socket closed (a rejected certificate, a client that
+      // refused ours): give its 'tlsClientError' the turn, then count what is still unexplained.
+      setImmediate(() => {
+        if (this.#handshakes.get(socket) !== handshake) return;
+        this.#failHandshake(handshake, { reason: 'the client closed the connection during the handshake', code: 'ECONNRESET' });
+      });
+    });
+    handshake.timer = setTimeout(() => {
+      // nats-server parity: a client that never started the handshake is told in plain text.
+      this.#failHandshake(handshake, { reason: `no TLS handshake within ${tls.handshakeTimeoutMs} ms`, code: 'ERR_TLS_HANDSHAKE_TIMEOUT', isGraceful: !handshake.isTlsStarted });
+    }, tls.handshakeTimeoutMs);
+    handshake.timer.unref();
+    // handshake_first: INFO waits for the handshake and goes out encrypted.
+    if (!tls.isHandshakeFirst) socket.write(this.#infoLineFor({ cid: handshake.cid, remoteAddress: socket.remoteAddress ?? '', nonce: handshake.nonce }));
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      if (chunk[0] !== TLS_RECORD_HANDSHAKE) {
+        this.#failHandshake(handshake, { reason: 'plain text on the TLS port (the client must use TLS)', code: 'ERR_TLS_REQUIRED', isGraceful: true });
+        return;
+      }
+      handshake.isTlsStarted = true;
+      // The ClientHello goes back into the stream: the TLSSocket reads what the socket already buffered.
+      socket.unshift(chunk);
+      this.#clientTlsServer(tls).emit('connection', socket);
+    });
+  }
+
+  /** The client port's handshake runner (see #acceptTls), made on first use. */
+  #clientTlsServer(tls: ListenerTls): TlsServer {
+    if (this.#tlsServer !== undefined) return this.#tlsServer;
+    const server = createTlsServer({
+      ...tlsServerMaterial(tls),
+      requestCert: tls.isClientCertRequired,
+      rejectUnauthorized: tls.isClientCertRequired,
+      handshakeTimeout: tls.handshakeTimeoutMs,
+    });
+    const hints: TlsFailureHints = { verifyHint: 'tls verify requires one', plainHint: 'the client must use TLS', handshakeTimeoutMs: tls.handshakeTimeoutMs };
+    server.on('secureConnection', (secure: TLSSocket) => this.#onSecureConnection(secure));
+    server.on('tlsClientError', (err: Error, secure: TLSSocket) => {
+      const failure = { reason: tlsFailureReason(err, secure, hints), code: (err as NodeJS.ErrnoException).code };
+      const handshake = this.#handshakeOf(secure);
+      if (handshake !== undefined) this.#failHandshake(handshake, failure);
+      secure.destroy();
+    });
+    this.#tlsServer = server;
+    return server;
+  }
+
+  /** The pending handshake a TLSSocket of #clientTlsServer belongs to. */
+  #handshakeOf(secure: TLSSocket): PendingHandshake | undefined {
+    // The TCP socket under a TLS one is `_parent` (a Node internal); by address if that ever changes.
+    const parent = (secure as TLSSocket & { _parent?: Socket | null })._parent ?? undefined;
+    if (parent !== undefined) return this.#handshakes.get(parent);
+    const remote = remoteOf(secure);
+    for (const handshake of this.#handshakes.values()) if (handshake.remote === remote) return handshake;
+    return undefined;
+  }
+
+  #onSecureConnection(secure: TLSSocket): void {
+    const handshake = this.#handshakeOf(secure);
+    if (handshake === undefined || handshake.hasFailed || this.#isShuttingDown) {
+      secure.destroy();
+      return;
+    }
+    clearTimeout(handshake.timer);
+    this.#handshakes.delete(handshake.socket);
+    secure.on('error', () => {
+      // Reported through 'close', as for plain sockets.
+    });
+    const isInfoSent = this.options.tls?.isHandshakeFirst !== true;
+    this.#startTcpConnection({ socket: handshake.socket, readable: secure, cid: handshake.cid, nonce: handshake.nonce, isInfoSent, tlsPeer: tlsPeerOf(secure) });
+  }
+
+  /** Counts and logs a failed handshake once, and closes its socket (after an -ERR when `isGraceful`). */
+  #failHandshake(handshake: PendingHandshake, failure: { reason: string; code: string | undefined; isGraceful?: boolean }): void {
+    clearTimeout(handshake.timer);
+    if (handshake.hasFailed) return;
+    handshake.hasFailed = true;
+    this.#handshakes.delete(handshake.socket);
+    if (this.#isShuttingDown) {
+      handshake.socket.destroy();
+      return;
+    }
+    this.#onTlsFailure({ listener: 'client', remote: handshake.remote, reason: failure.reason, code: failure.code });
+    if (failure.isGraceful !== true) {
+      handshake.socket.destroy();
+      return;
+    }
+    handshake.socket.end(`-ERR '${ProtocolErrorText.secureConnectionTlsRequired}'\r\n`);
+    setTimeout(() => handshake.socket.destroy(), SHUTDOWN_FLUSH_MS_MAX).unref();
+  }
+
+  #onTlsFailure(failure: { listener: 'client' | 'websocket'; remote: string; reason: string; code: string | undefined }): void {
+    this.stats.tlsHandshakeFailures++;
+    this.log.warn(failure, 'client TLS handshake failed');
   }
 
   #acceptWebSocket(socket: WebSocket, remoteAddress: string, remotePort: number): void {
@@ -172,7 +355,7 @@ export class Server implements ConnectionHost {
 
   /** nats-server parity: server.go createClient sends INFO, then the error, then closes. */
   #refuseIfFull(socket: Socket): boolean {
-    if (this.connections.size < this.options.connectionsMax && !this.#isShuttingDown) return false;
+    if (this.connections.size + this.#handshakes.size < this.options.connectionsMax && !this.#isShuttingDown) return false;
     this.stats.rejectedConnections++;
     const info = `${this.#infoPrefix},"client_id":0}\r\n`;
     socket.end(`${info}-ERR '${ProtocolErrorText.maxConnectionsExceeded}'\r\n`);
@@ -180,14 +363,19 @@ export class Server implements ConnectionHost {
   }
 
   #newConnection(options: {
+    cid?: number;
     kind: ConnectionKind;
     remoteAddress: string;
     remotePort: number;
     transport: TcpTransport | WebSocketTransport;
+    tlsPeer?: ClientTlsPeer | undefined;
+    nonce?: string | undefined;
   }): ClientConnection {
-    const cid = this.#nextCid++;
+    const cid = options.cid ?? this.#nextCid++;
     const connection = new ClientConnection({
       cid,
+      tlsPeer: options.tlsPeer,
+      nonce: options.nonce,
       kind: options.kind,
       remoteAddress: options.remoteAddress,
       remotePort: options.remotePort,
@@ -226,11 +414,40 @@ export class Server implements ConnectionHost {
       closing.push(new Promise((resolve) => websocketServer.close(() => resolve())));
     }
     if (this.#websocketHttpServer !== undefined) closing.push(closeServer(this.#websocketHttpServer));
+    for (const handshake of this.#handshakes.values()) handshake.socket.destroy();
+    this.#handshakes.clear();
     for (const connection of [...this.connections.values()]) connection.close(ClosedReason.serverShutdown);
     await Promise.race([Promise.all(closing), delay(SHUTDOWN_FLUSH_MS_MAX)]);
     this.#websocketHttpServer?.closeAllConnections();
     this.log.info({}, 'server stopped');
   }
+}
+
+/** A listener's certificate, key and CA as tls.createServer options. */
+function tlsServerMaterial(tls: ListenerTls): { cert: Buffer; key: Buffer; ca?: Buffer } {
+  return { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) };
+}
+
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
+/** What a finished handshake established (the auth hook's input, /connz's tls fields). */
+function tlsPeerOf(socket: TLSSocket): ClientTlsPeer {
+  const cipher = socket.getCipher();
+  let certSubject: string | undefined;
+  let certCn: string | undefined;
+  if (socket.authorized) {
+    const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
+    if (subject !== undefined) {
+      certSubject = Object.entries(subject)
+        .map(([field, value]) => `${field}=${Array.isArray(value) ? value.join('+') : value}`)
+        .join(',');
+      const cn = subject['CN'];
+      certCn = typeof cn === 'string' ? cn : undefined;
+    }
+  }
+  return { version: socket.getProtocol() ?? '', cipherSuite: cipher.standardName ?? cipher.name, certSubject, certCn };
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -9,6 +9,8 @@ export class ServerStats {
   totalConnections = 0;
   /** Connections refused because max_connections was reached. */
   rejectedConnections = 0;
+  /** Client and WebSocket TLS handshakes that failed (no or wrong client certificate, plain text, timeout). */
+  tlsHandshakeFailures = 0;
   /** CONNECTs refused with -ERR 'Authorization Violation'. */
   authorizationViolations = 0;
 }

@@ -18,6 +18,7 @@ import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LINK_MESSAGE_BYTES_MAX } from '../../core/link/codec.ts';
 import type { HubLinkOptions } from '../../core/server/link-options.ts';
+import { tlsFailureReason, type TlsFailureHints } from '../../core/server/tls-material.ts';
 import type { Logger } from '../../core/util/logger.ts';
 
 /** ws `maxPayload`: the largest link message plus slack for ws' own accounting. */
@@ -27,6 +28,12 @@ export const LEAF_MESSAGE_BYTES_MAX = LINK_MESSAGE_BYTES_MAX + 1024;
  * 2 s; a Pi on a poor uplink gets more, and a socket that never finishes holds a descriptor.
  */
 export const LEAF_TLS_HANDSHAKE_MS_MAX = 5000;
+
+const LEAF_TLS_FAILURE_HINTS: TlsFailureHints = {
+  verifyHint: 'leaf_tls verify requires one',
+  plainHint: 'the leaf must use wss://',
+  handshakeTimeoutMs: LEAF_TLS_HANDSHAKE_MS_MAX,
+};
 
 /** How a leaf connection authenticated: its client certificate, its token, or nothing (a hub without tokens or verify). */
 export type LeafAuthMethod = 'token' | 'cert' | 'none';
@@ -144,7 +151,7 @@ export class LeafListener {
     // The TCP socket under the TLS one is `_parent` (a Node internal; '?' if that ever changes).
     const tcp = (socket as TLSSocket & { _parent?: Socket | null })._parent ?? undefined;
     const remote = (tcp === undefined ? undefined : this.#remotes.get(tcp)) ?? remoteOf(socket);
-    this.#log.warn({ remote, reason: tlsFailureReason(err, socket), code }, 'leaf TLS handshake failed');
+    this.#log.warn({ remote, reason: tlsFailureReason(err, socket, LEAF_TLS_FAILURE_HINTS), code }, 'leaf TLS handshake failed');
   }
 }
 
@@ -164,22 +171,3 @@ function remoteOf(socket: Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 
-/** One line an operator can act on, for a failed handshake as the hub saw it. */
-function tlsFailureReason(err: Error, socket: TLSSocket): string {
-  // Set (an OpenSSL verify code) when the client's certificate did not verify; Node then drops the socket without an error of its own.
-  const certError: unknown = socket.authorizationError;
-  if (certError !== null && certError !== undefined) return `client certificate not accepted: ${String(certError)}`;
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE':
-      return 'no client certificate (leaf_tls verify requires one)';
-    case 'ERR_SSL_HTTP_REQUEST':
-      return 'plain HTTP on the TLS port (the leaf must use wss://)';
-    case 'ECONNRESET':
-      return 'the client closed the connection during the handshake (does it trust the hub\'s certificate?)';
-    case 'ERR_TLS_HANDSHAKE_TIMEOUT':
-      return `no TLS handshake within ${LEAF_TLS_HANDSHAKE_MS_MAX} ms`;
-  }
-  // OpenSSL errors carry a short `reason` besides their long message.
-  const reason: unknown = (err as Error & { reason?: unknown }).reason;
-  return typeof reason === 'string' ? reason : err.message;
-}

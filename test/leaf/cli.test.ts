@@ -108,3 +108,16 @@ test('canopy leaf syncs to the hub and stops cleanly on SIGTERM', async (t) => {
   assert.match(stdout, /server stopped/);
   assert.ok(!stdout.includes('cli-token'), 'the token is never logged');
 });
+
+test('issue 6: a leaf\'s monitoring listens on 127.0.0.1 unless a host is given', async (t) => {
+  const dir = tempDir(t);
+  const hub = await FakeHub.start();
+  t.after(() => hub.close());
+  const { options, link } = leafOptionsFromArgv({ hub: hub.url, leaf_name: 'mon', store_dir: dir, addr: '127.0.0.1', port: '-1', http_port: '-1', websocket_port: '0' });
+  assert.equal(options.httpHost, '127.0.0.1');
+  const leaf = await startLeaf({ options, link, log: silentLogger });
+  t.after(() => leaf.close());
+  const port = leaf.broker.monitor?.port;
+  const varz = (await (await fetch(`http://127.0.0.1:${port}/varz`)).json()) as Record<string, unknown>;
+  assert.equal(varz['http_host'], '127.0.0.1');
+});

@@ -8,20 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError } from '../../core/server/options.ts';
 import { hubOptionsFromArgv } from '../../hub/cli.ts';
 import { leafOptionsFromArgv } from '../../leaf/cli.ts';
+import { assertConfigError } from '../helpers/config-error.ts';
 import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
 
-/** Asserts a ConfigError whose key is `key` and whose message matches `message`. */
-function assertConfigError(run: () => unknown, key: string, message: RegExp): void {
-  assert.throws(run, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, String(err));
-    assert.equal(err.key, key, err.message);
-    assert.match(err.message, message);
-    return true;
-  });
-}
 
 describe('link TLS options', { skip: skipWithoutOpenssl() }, () => {
   let pki: TestPki;
