@@ -80,3 +80,26 @@ test('random JetStream API requests never crash the server or break it', async (
   const message = await consumer.next({ expires: 2000 });
   assert.equal(message?.string(), 'still fine');
 });
+
+test('a purge request with a malformed seq, keep or filter is a bad request (10003) and purges nothing', async (t) => {
+  // Regression (found by test/core/server fuzzing): a fractional or huge seq reached an
+  // assertion in the store's purge plan, and a negative seq or a non-string filter was read as
+  // "absent", purging the whole stream. nats-server refuses them all when it unmarshals the request.
+  const broker = await startTestBroker();
+  t.after(() => broker.close());
+  const nc = await connect({ servers: broker.url });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'P', subjects: ['p.>'] });
+  const js = jetstream(nc);
+  for (let i = 0; i < 3; i++) await js.publish(`p.${i}`, 'x');
+  const bodies = ['{"seq":1.5}', '{"seq":1e20}', '{"seq":-1}', '{"seq":"2"}', '{"keep":-1}', '{"keep":0.5}', '{"keep":true}', '{"filter":5}', '{"filter":["p.>"]}'];
+  for (const text of bodies) {
+    const reply = (await nc.request('$JS.API.STREAM.PURGE.P', text, { timeout: 2000 })).json<{ error?: { code: number; err_code: number } }>();
+    assert.deepEqual(reply.error && { code: reply.error.code, err_code: reply.error.err_code }, { code: 400, err_code: 10003 }, text);
+  }
+  assert.equal((await jsm.streams.info('P')).state.messages, 3, 'nothing was purged');
+  // null means absent, as in Go: the whole stream is purged.
+  const reply = (await nc.request('$JS.API.STREAM.PURGE.P', '{"seq":null,"keep":null,"filter":null}', { timeout: 2000 })).json<{ purged?: number }>();
+  assert.equal(reply.purged, 3);
+});
