@@ -103,3 +103,18 @@ test('a purge request with a malformed seq, keep or filter is a bad request (100
   const reply = (await nc.request('$JS.API.STREAM.PURGE.P', '{"seq":null,"keep":null,"filter":null}', { timeout: 2000 })).json<{ purged?: number }>();
   assert.equal(reply.purged, 3);
 });
+
+test('a stream config whose sources is not a list is an invalid config (10052), like subjects', async (t) => {
+  // Regression (found by fuzzing raw requests at the API): a `sources` object or number reached
+  // a spread in the config checks, threw a TypeError and was answered as an internal failure.
+  const broker = await startTestBroker();
+  t.after(() => broker.close());
+  const nc = await connect({ servers: broker.url });
+  t.after(() => nc.close());
+  for (const sources of ['5', '{"name":"S"}', 'true']) {
+    const text = `{"name":"X","subjects":["x"],"sources":${sources}}`;
+    const reply = (await nc.request('$JS.API.STREAM.CREATE.X', text, { timeout: 2000 })).json<{ type: string; error?: { err_code: number; description: string } }>();
+    assert.equal(reply.type, 'io.nats.jetstream.api.v1.stream_create_response', text);
+    assert.deepEqual(reply.error && [reply.error.err_code, reply.error.description], [10052, 'sources must be a list'], text);
+  }
+});
