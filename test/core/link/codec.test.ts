@@ -844,6 +844,36 @@ describe('codec: properties', () => {
     );
   });
 
+  it('valid frames with one field (or a new one) set to any value give a frame or a LinkError, quickly', { timeout: 120_000 }, () => {
+    // Reaches every field check with exotic values: the frame is otherwise valid.
+    const fieldArbitrary = fc.constantFrom('t', 'versions', 'leaf', 'hub', 'token', 'compression', 'heartbeatMs', 'windowBytes', 'version', 'code', 'text', 'stream', 'incarnation', 'firstSeq', 'lastSeq', 'id', 'seq', 'sd', 'subj', 'si', 'ts', 'td', 'hdr', 'dl', 'data', 'from', 'to', 'reason', 'batch', '__proto__', 'x');
+    const valueArbitrary = fc.anything({ maxDepth: 2, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true, withSparseArray: true });
+    let decodedCount = 0;
+    fc.assert(
+      fc.property(frameArbitrary, fieldArbitrary, valueArbitrary, fc.nat(foreignEncoders.length - 1), (frame, field, value, encoderIndex) => {
+        const wire = rawEncoder.decode(encodeFrame(frame).subarray(1)) as Record<string, unknown>;
+        Object.defineProperty(wire, field, { value, enumerable: true, writable: true, configurable: true });
+        let body: Uint8Array;
+        try {
+          body = foreignEncoders[encoderIndex]!.encode(wire);
+        } catch {
+          // Not encodable by this encoder: nothing to decode.
+          return;
+        }
+        const bytes = Buffer.concat([Buffer.of(LinkEnvelope.plain), body]);
+        assertDecodesOrLinkErrorQuickly(bytes);
+        try {
+          decodeLeafFrame(bytes);
+          decodedCount++;
+        } catch {
+          // A LinkError, checked above.
+        }
+      }),
+      propertyParameters(1000),
+    );
+    assert.ok(decodedCount > 0, 'some frames still decode (an unknown field, a value the schema accepts)');
+  });
+
   it('mutated compressed batches give a frame or a LinkError, quickly', { timeout: 120_000 }, () => {
     fc.assert(
       fc.property(compressibleBatchArbitrary, fc.array(mutationArbitrary, { minLength: 1, maxLength: 4 }), (frame, mutations) => {
