@@ -249,17 +249,17 @@ test('malformed streams on raw sockets: exact answers for each, good nats.js cli
 
   // (b) Seeded mutations of a valid session, eight sockets at a time.
   const runs = Number(process.env['MALFORMED_STREAM_RUNS'] ?? 48);
-  const sessions = fc.sample(fc.array(mutationArbitrary, { minLength: 1, maxLength: 4 }), {
-    numRuns: runs,
-    ...fastCheckParameters({ numRuns: runs }),
-  });
+  // A fresh seed each run unless SEED is set; a failure names it, so SEED=<n> replays the same sessions.
+  const seed = fastCheckParameters({ numRuns: runs }).seed ?? Math.floor(Math.random() * 2 ** 31);
+  const sessions = fc.sample(fc.array(mutationArbitrary, { minLength: 1, maxLength: 4 }), { numRuns: runs, seed });
   for (let i = 0; i < sessions.length; i += 8) {
     const wave = sessions.slice(i, i + 8).map(mutate);
     try {
       await Promise.all(wave.map((bytes) => runMutation(port, bytes)));
     } catch (error) {
-      // fc.sample has no shrinking: name the inputs, so a failure can be replayed by hand.
-      throw new Error(`wave ${i / 8} failed; sessions: ${JSON.stringify(wave.map((bytes) => bytes.toString('latin1')))}`, { cause: error });
+      // fc.sample has no shrinking: name the seed and the inputs.
+      const sessionsText = JSON.stringify(wave.map((bytes) => bytes.toString('latin1')));
+      throw new Error(`SEED=${seed}: wave ${i / 8} failed; sessions: ${sessionsText}`, { cause: error });
     }
   }
 
