@@ -187,6 +187,8 @@ function checkPolicies(config: StreamConfig): JsApiError | undefined {
     if (config.discard !== 'new') return invalid('discard new per subject requires discard new policy to be set');
     if (config.max_msgs_per_subject <= 0) return invalid('discard new per subject requires max msgs per subject > 0');
   }
+  // Like subjects: nats-server refuses a `sources` that is not a list when it unmarshals the config.
+  if (config.sources !== undefined && !Array.isArray(config.sources)) return invalid('sources must be a list');
   for (const source of [...(config.mirror === undefined ? [] : [config.mirror]), ...(config.sources ?? [])]) {
     if (source === null || typeof source !== 'object' || typeof source.name !== 'string' || !isValidName(source.name)) {
       return invalid('sourced stream name is invalid');

@@ -205,6 +205,19 @@ addVerb(OP_START, '+OK', [OP_PLUS, OP_PLUS_O], OP_PLUS_OK);
 addVerb(OP_START, '-ERR', [OP_MINUS, OP_MINUS_E, OP_MINUS_ER], OP_MINUS_ERR);
 addSpace(OP_MINUS_ERR, OP_MINUS_ERR_SPC);
 
+/** Whether `state` reads an argument line (and so keeps a split line in the scratch buffer). */
+function argumentStateOf(state: number): boolean {
+  return (
+    state === PUB_ARG ||
+    state === HPUB_ARG ||
+    state === SUB_ARG ||
+    state === UNSUB_ARG ||
+    state === CONNECT_ARG ||
+    state === INFO_ARG ||
+    state === MINUS_ERR_ARG
+  );
+}
+
 /** The argument state that follows a whitespace-skipping state. */
 function argumentStateAfter(state: number): number {
   switch (state) {
@@ -319,6 +332,28 @@ export class Parser {
   /** The current state's name (nats-server spelling), for tests and diagnostics. */
   get stateName(): string {
     return STATE_NAMES[this.#state]!;
+  }
+
+  /**
+   * Input bytes the parser holds between chunks: the part of a split control line
+   * kept in its scratch buffer, or the part of a split payload copied so far. At most
+   * `controlLineBytesMax + 1` (a trailing CR) or `payloadBytesMax`. For tests and
+   * diagnostics.
+   */
+  get bufferedBytes(): number {
+    const state = this.#state;
+    if (state === MSG_PAYLOAD || state === MSG_END_R || state === MSG_END_N) return this.#payloadBytes;
+    if (argumentStateOf(state)) return this.#lineBytes;
+    return 0;
+  }
+
+  /**
+   * Bytes of the parser's scratch buffers (split control line and split payload) as
+   * allocated now: at most `controlLineBytesMax + 1 + payloadBytesMax`, whatever it was
+   * fed. For tests and diagnostics.
+   */
+  get scratchBytes(): number {
+    return this.#line.length + this.#payload.length;
   }
 
   /**

@@ -23,9 +23,15 @@ export type CanopyServer = {
   kill(): Promise<number | string>;
 };
 
-/** `canopy server|leaf|hub -a 127.0.0.1 -p <port> -m 0 --websocket_port 0 --store_dir <dir>`. */
-export function serverArgs(port: number, storeDir: string, extra: readonly string[] = [], command: 'server' | 'leaf' | 'hub' = 'server'): string[] {
-  return [command, '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--store_dir', storeDir, ...extra];
+/** `canopy server|leaf|hub -a 127.0.0.1 -p <port> -m <httpPort: 0, off> --websocket_port 0 --store_dir <dir>`. */
+export function serverArgs(
+  port: number,
+  storeDir: string,
+  extra: readonly string[] = [],
+  command: 'server' | 'leaf' | 'hub' = 'server',
+  httpPort = 0,
+): string[] {
+  return [command, '-a', '127.0.0.1', '-p', String(port), '-m', String(httpPort), '--websocket_port', '0', '--store_dir', storeDir, ...extra];
 }
 
 async function canConnect(port: number): Promise<boolean> {
@@ -46,9 +52,9 @@ async function canConnect(port: number): Promise<boolean> {
 export async function startCanopyServer(
   port: number,
   storeDir: string,
-  options: { extraArgs?: readonly string[]; timeoutMs?: number; command?: 'server' | 'leaf' | 'hub' } = {},
+  options: { extraArgs?: readonly string[]; timeoutMs?: number; command?: 'server' | 'leaf' | 'hub'; httpPort?: number } = {},
 ): Promise<CanopyServer> {
-  const run = runCanopy(serverArgs(port, storeDir, options.extraArgs ?? [], options.command));
+  const run = runCanopy(serverArgs(port, storeDir, options.extraArgs ?? [], options.command, options.httpPort));
   let exit: number | string | undefined;
   void run.exited.then((how) => (exit = how));
   const logs = (): string => run.stdout() + run.stderr();

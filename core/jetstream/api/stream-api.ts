@@ -248,9 +248,19 @@ async function handleStreamPurge(context: ApiContext, request: ApiRequest): Prom
   if (stream.config.deny_purge) {
     return js.respondError(request.reply, typeName, newStreamPurgeFailedError({ err: 'stream purge not permitted' }));
   }
-  const filter = typeof body['filter'] === 'string' ? body['filter'] : '';
-  const seq = typeof body['seq'] === 'number' ? body['seq'] : 0;
-  const keep = typeof body['keep'] === 'number' ? body['keep'] : 0;
+  // nats-server parity: server/jetstream_api.go jsStreamPurgeRequest unmarshals into
+  // JSApiStreamPurgeRequest {seq, keep uint64; filter string}: a field of another type, a
+  // negative or fractional number is a JSON error there, answered 10003. Approximation:
+  // uint64 values above 2^53 are refused too (not safe integers here).
+  const filterField = body['filter'];
+  const seqField = body['seq'];
+  const keepField = body['keep'];
+  if (!isAbsentOrString(filterField) || !isAbsentOrCount(seqField) || !isAbsentOrCount(keepField)) {
+    return js.respondError(request.reply, typeName, newBadRequestError());
+  }
+  const filter = typeof filterField === 'string' ? filterField : '';
+  const seq = typeof seqField === 'number' ? seqField : 0;
+  const keep = typeof keepField === 'number' ? keepField : 0;
   if ((seq > 0 && keep > 0) || (filter !== '' && !isValidSubject(filter))) {
     return js.respondError(request.reply, typeName, newBadRequestError());
   }
@@ -262,6 +272,16 @@ async function handleStreamPurge(context: ApiContext, request: ApiRequest): Prom
   js.onRemoved(stream);
   await stream.store.flushed();
   js.respond(request.reply, typeName, { success: true, purged });
+}
+
+/** A JSON field that is absent (or null: Go's json then leaves the zero value) or a string. */
+function isAbsentOrString(value: unknown): boolean {
+  return value === undefined || value === null || typeof value === 'string';
+}
+
+/** A JSON field that is absent (or null) or fits a Go uint64 here: a non-negative safe integer. */
+function isAbsentOrCount(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
 }
 
 /** `{seq}` | `{last_by_subj}` | `{next_by_subj, seq}`, with nats-server's conflicts. */

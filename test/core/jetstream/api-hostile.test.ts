@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { startTestBroker } from '../../helpers/broker.ts';
+import { recordingLogger } from '../../helpers/recording-logger.ts';
 
 const FIELDS = [
   'name', 'subjects', 'retention', 'max_consumers', 'max_msgs', 'max_bytes', 'max_age', 'max_msgs_per_subject', 'max_msg_size',
@@ -47,7 +48,8 @@ const body = fc.oneof(
 );
 
 test('random JetStream API requests never crash the server or break it', async (t) => {
-  const broker = await startTestBroker();
+  const log = recordingLogger();
+  const broker = await startTestBroker({}, log);
   t.after(() => broker.close());
   const nc = await connect({ servers: broker.url });
   t.after(() => nc.close());
@@ -70,6 +72,10 @@ test('random JetStream API requests never crash the server or break it', async (
     { numRuns: 300 },
   );
   assert.ok(answered > 100, `most requests got an answer (${answered})`);
+  // Every refusal came from a handler's own checks: none reached the API's catch-all (an
+  // exception or a failed assertion on the way, answered as a bare 'bad request').
+  const failures = log.records.filter((record) => record.msg === 'api request failed');
+  assert.deepEqual(failures.map((record) => String(record.fields['err'])), []);
   // The server still works normally.
   await jsm.streams.delete('S').catch(() => undefined);
   await jsm.streams.add({ name: 'AFTER', subjects: ['after'] });
@@ -79,4 +85,42 @@ test('random JetStream API requests never crash the server or break it', async (
   const consumer = await js.consumers.get('AFTER', 'D');
   const message = await consumer.next({ expires: 2000 });
   assert.equal(message?.string(), 'still fine');
+});
+
+test('a purge request with a malformed seq, keep or filter is a bad request (10003) and purges nothing', async (t) => {
+  // Regression (found by test/core/server fuzzing): a fractional or huge seq reached an
+  // assertion in the store's purge plan, and a negative seq or a non-string filter was read as
+  // "absent", purging the whole stream. nats-server refuses them all when it unmarshals the request.
+  const broker = await startTestBroker();
+  t.after(() => broker.close());
+  const nc = await connect({ servers: broker.url });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'P', subjects: ['p.>'] });
+  const js = jetstream(nc);
+  for (let i = 0; i < 3; i++) await js.publish(`p.${i}`, 'x');
+  const bodies = ['{"seq":1.5}', '{"seq":1e20}', '{"seq":-1}', '{"seq":"2"}', '{"keep":-1}', '{"keep":0.5}', '{"keep":true}', '{"filter":5}', '{"filter":["p.>"]}'];
+  for (const text of bodies) {
+    const reply = (await nc.request('$JS.API.STREAM.PURGE.P', text, { timeout: 2000 })).json<{ error?: { code: number; err_code: number } }>();
+    assert.deepEqual(reply.error && { code: reply.error.code, err_code: reply.error.err_code }, { code: 400, err_code: 10003 }, text);
+  }
+  assert.equal((await jsm.streams.info('P')).state.messages, 3, 'nothing was purged');
+  // null means absent, as in Go: the whole stream is purged.
+  const reply = (await nc.request('$JS.API.STREAM.PURGE.P', '{"seq":null,"keep":null,"filter":null}', { timeout: 2000 })).json<{ purged?: number }>();
+  assert.equal(reply.purged, 3);
+});
+
+test('a stream config whose sources is not a list is an invalid config (10052), like subjects', async (t) => {
+  // Regression (found by fuzzing raw requests at the API): a `sources` object or number reached
+  // a spread in the config checks, threw a TypeError and was answered as an internal failure.
+  const broker = await startTestBroker();
+  t.after(() => broker.close());
+  const nc = await connect({ servers: broker.url });
+  t.after(() => nc.close());
+  for (const sources of ['5', '{"name":"S"}', 'true']) {
+    const text = `{"name":"X","subjects":["x"],"sources":${sources}}`;
+    const reply = (await nc.request('$JS.API.STREAM.CREATE.X', text, { timeout: 2000 })).json<{ type: string; error?: { err_code: number; description: string } }>();
+    assert.equal(reply.type, 'io.nats.jetstream.api.v1.stream_create_response', text);
+    assert.deepEqual(reply.error && [reply.error.err_code, reply.error.description], [10052, 'sources must be a list'], text);
+  }
 });

@@ -689,6 +689,52 @@ function mutate(original: Uint8Array, mutations: readonly Mutation[]): Buffer {
   return bytes;
 }
 
+/**
+ * Property run counts: the default keeps `npm test` fast; LINK_PROPERTY_RUNS=<n> runs every
+ * codec property n times for a longer hunt. fast-check prints the seed of a failure;
+ * SEED=<n> replays it.
+ */
+function propertyParameters<T>(defaultRuns: number): fc.Parameters<T> {
+  const runs = process.env['LINK_PROPERTY_RUNS'];
+  return fastCheckParameters({ numRuns: runs === undefined || runs === '' ? defaultRuns : Number(runs) });
+}
+
+/** The longest one decode of a small message may take: "never hangs" with a margin for a loaded machine. */
+const DECODE_MS_MAX = 2000;
+
+/** Decodes with both decoders, within DECODE_MS_MAX each: a frame that round-trips, or a LinkError. */
+function assertDecodesOrLinkErrorQuickly(bytes: Uint8Array): void {
+  const startMs = performance.now();
+  assertDecodesOrLinkError(bytes);
+  const elapsedMs = performance.now() - startMs;
+  assert.ok(elapsedMs < DECODE_MS_MAX, `decoding ${bytes.length} bytes took ${elapsedMs.toFixed(0)} ms`);
+}
+
+/**
+ * cbor-x encoders a peer might use: the codec's options, cbor-x's defaults (records,
+ * tags for typed arrays, Dates, Sets, Maps, bundled strings) and structured clone
+ * (shared references, cycles).
+ */
+const foreignEncoders = [
+  rawEncoder,
+  new Encoder(),
+  new Encoder({ structuredClone: true }),
+  new Encoder({ useRecords: true, pack: true, bundleStrings: true } as ConstructorParameters<typeof Encoder>[0]),
+];
+
+/** Every frame type name, for maps that claim to be a frame. */
+const FRAME_TYPES = ['hello', 'welcome', 'error', 'offer', 'batch', 'gap', 'cursor', 'window', 'ping'];
+
+/** A batch whose body deflates well, so `compress: true` really sends the deflate envelope. */
+const compressibleBatchArbitrary: fc.Arbitrary<BatchFrame> = fc
+  .record({ key: streamKeyArbitrary, count: fc.integer({ min: 1, max: 40 }), fill: fc.integer({ min: 0, max: 255 }), size: fc.integer({ min: 64, max: 200 }) })
+  .map(({ key, count, fill, size }) => ({
+    t: 'batch' as const,
+    ...key,
+    id: count,
+    msgs: Array.from({ length: count }, (_unused, i) => message(i + 1, { subject: `s.${i % 3}`, data: Buffer.alloc(size, fill) })),
+  }));
+
 describe('codec: properties', () => {
   it('random valid frames round-trip exactly, plain and deflated', { timeout: 120_000 }, () => {
     fc.assert(
@@ -696,7 +742,7 @@ describe('codec: properties', () => {
         const bytes = encodeFrame(frame, { compress });
         for (const decode of decodersFor(frame)) assert.deepStrictEqual(normalize(decode(bytes)), normalize(frame));
       }),
-      fastCheckParameters({ numRuns: 1000 }),
+      propertyParameters(1000),
     );
   });
 
@@ -705,7 +751,7 @@ describe('codec: properties', () => {
       fc.property(fc.constantFrom(0, 1, 2, 255), fc.uint8Array({ maxLength: 400 }), (envelope, body) => {
         assertDecodesOrLinkError(Buffer.concat([Buffer.of(envelope), body]));
       }),
-      fastCheckParameters({ numRuns: 2000 }),
+      propertyParameters(2000),
     );
   });
 
@@ -725,7 +771,7 @@ describe('codec: properties', () => {
           }
         },
       ),
-      fastCheckParameters({ numRuns: 2000 }),
+      propertyParameters(2000),
     );
   });
 
@@ -753,7 +799,124 @@ describe('codec: properties', () => {
           assertDecodesOrLinkError(rawMessage({ ...wire, ...replacements }));
         },
       ),
-      fastCheckParameters({ numRuns: 2000 }),
+      propertyParameters(2000),
+    );
+  });
+
+  it('any CBOR value (fc.anything through several cbor-x encoders) gives a frame or a LinkError, quickly', { timeout: 120_000 }, () => {
+    // Goal: values the schema never imagined (tags, records, typed arrays, Maps, Sets,
+    // Dates, shared references, huge or negative numbers) reach the decoder, bare or
+    // inside a map that claims to be a frame.
+    const valueArbitrary = fc.anything({
+      maxDepth: 3,
+      maxKeys: 6,
+      withBigInt: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withSparseArray: true,
+      withTypedArray: true,
+      withUnicodeString: true,
+    });
+    fc.assert(
+      fc.property(
+        valueArbitrary,
+        fc.option(fc.constantFrom(...FRAME_TYPES), { nil: undefined }),
+        fc.nat(foreignEncoders.length - 1),
+        fc.constantFrom(LinkEnvelope.plain, LinkEnvelope.deflateRaw),
+        (value, type, encoderIndex, envelope) => {
+          const shaped = type === undefined ? value : typeof value === 'object' && value !== null ? { ...value, t: type } : { t: type, x: value };
+          let body: Uint8Array;
+          try {
+            body = foreignEncoders[encoderIndex]!.encode(shaped);
+          } catch {
+            // cbor-x cannot encode every JS value (e.g. some boxed values); nothing to decode then.
+            return;
+          }
+          const payload = envelope === LinkEnvelope.deflateRaw ? deflateRawSync(body) : body;
+          assertDecodesOrLinkErrorQuickly(Buffer.concat([Buffer.of(envelope), payload]));
+        },
+      ),
+      propertyParameters(1000),
+    );
+  });
+
+  it('valid frames with one field (or a new one) set to any value give a frame or a LinkError, quickly', { timeout: 120_000 }, () => {
+    // Reaches every field check with exotic values: the frame is otherwise valid.
+    const fieldArbitrary = fc.constantFrom('t', 'versions', 'leaf', 'hub', 'token', 'compression', 'heartbeatMs', 'windowBytes', 'version', 'code', 'text', 'stream', 'incarnation', 'firstSeq', 'lastSeq', 'id', 'seq', 'sd', 'subj', 'si', 'ts', 'td', 'hdr', 'dl', 'data', 'from', 'to', 'reason', 'batch', '__proto__', 'x');
+    const valueArbitrary = fc.anything({ maxDepth: 2, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true, withSparseArray: true });
+    let decodedCount = 0;
+    fc.assert(
+      fc.property(frameArbitrary, fieldArbitrary, valueArbitrary, fc.nat(foreignEncoders.length - 1), (frame, field, value, encoderIndex) => {
+        const wire = rawEncoder.decode(encodeFrame(frame).subarray(1)) as Record<string, unknown>;
+        Object.defineProperty(wire, field, { value, enumerable: true, writable: true, configurable: true });
+        let body: Uint8Array;
+        try {
+          body = foreignEncoders[encoderIndex]!.encode(wire);
+        } catch {
+          // Not encodable by this encoder: nothing to decode.
+          return;
+        }
+        const bytes = Buffer.concat([Buffer.of(LinkEnvelope.plain), body]);
+        assertDecodesOrLinkErrorQuickly(bytes);
+        try {
+          decodeLeafFrame(bytes);
+          decodedCount++;
+        } catch {
+          // A LinkError, checked above.
+        }
+      }),
+      propertyParameters(1000),
+    );
+    assert.ok(decodedCount > 0, 'some frames still decode (an unknown field, a value the schema accepts)');
+  });
+
+  it('mutated compressed batches give a frame or a LinkError, quickly', { timeout: 120_000 }, () => {
+    fc.assert(
+      fc.property(compressibleBatchArbitrary, fc.array(mutationArbitrary, { minLength: 1, maxLength: 4 }), (frame, mutations) => {
+        const bytes = encodeFrame(frame, { compress: true });
+        assert.equal(bytes[0], LinkEnvelope.deflateRaw, 'the batch was sent deflated');
+        assertDecodesOrLinkErrorQuickly(mutate(bytes, mutations));
+      }),
+      propertyParameters(500),
+    );
+  });
+
+  it('decoding is stateless: what came before (garbage, records, other frames) never changes a result', { timeout: 120_000 }, () => {
+    // cbor-x record definitions (tag 57343) and bundled strings are per-message state in
+    // cbor-x; a peer must not be able to leave any behind for the next message.
+    const noiseArbitrary = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((body) => Buffer.concat([Buffer.of(0), body])),
+      fc.anything({ maxDepth: 2 }).chain((value) =>
+        fc.nat(foreignEncoders.length - 1).map((index) => {
+          try {
+            return Buffer.concat([Buffer.of(0), foreignEncoders[index]!.encode(value)]);
+          } catch {
+            // Not encodable by this encoder: an empty message is noise too.
+            return Buffer.alloc(0);
+          }
+        }),
+      ),
+      frameArbitrary.map((frame) => Buffer.from(encodeFrame(frame))),
+    );
+    const outcomeOf = (bytes: Uint8Array): unknown => {
+      try {
+        return normalize(decodeLeafFrame(bytes));
+      } catch (error) {
+        assertLinkError(error);
+        return error.message;
+      }
+    };
+    fc.assert(
+      fc.property(fc.oneof(frameArbitrary.map((frame) => Buffer.from(encodeFrame(frame))), noiseArbitrary), fc.array(noiseArbitrary, { maxLength: 4 }), (subject, noise) => {
+        const before = outcomeOf(subject);
+        for (const bytes of noise) outcomeOf(bytes);
+        assert.deepStrictEqual(outcomeOf(subject), before);
+      }),
+      propertyParameters(500),
     );
   });
 

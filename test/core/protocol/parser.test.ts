@@ -14,6 +14,7 @@ import type { OpHandler } from '../../../core/protocol/op-handler.ts';
 import { Parser, type ParserOptions } from '../../../core/protocol/parser.ts';
 import { AssertionError } from '../../../core/util/assert.ts';
 import { escapeBytes, parseSize } from '../../../core/util/bytes.ts';
+import { fastCheckParameters } from '../subjects/fast-check-parameters.ts';
 
 type RecordedOp =
   | { op: 'connect'; json: string }
@@ -663,6 +664,21 @@ function verbArbitrary(verb: string): fc.Arbitrary<string> {
     .map((isUpper) => [...verb].map((letter, k) => (isUpper[k] ? letter.toUpperCase() : letter.toLowerCase())).join(''));
 }
 
+/**
+ * Payload bytes: random binary, or pieces that look like the protocol (CRLF, bare CR and
+ * LF, whole control lines), which a payload must carry through untouched.
+ */
+function payloadArbitrary(maxLength: number): fc.Arbitrary<Uint8Array> {
+  const piece = fc.oneof(
+    fc.uint8Array({ maxLength: 40 }),
+    fc.constantFrom('\r\n', '\r', '\n', '\r\n\r\n', 'PUB a 1\r\nx\r\n', 'PING\r\n', '-ERR x\r\n', 'NATS/1.0\r\n').map((text) => Buffer.from(text)),
+  );
+  return fc.oneof(
+    fc.uint8Array({ maxLength }),
+    fc.array(piece, { maxLength: 8 }).map((pieces) => new Uint8Array(Buffer.concat(pieces).subarray(0, maxLength))),
+  );
+}
+
 function op(bytes: string | Buffer, expected: RecordedOp | undefined): GeneratedOp {
   return { bytes: typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes, expected };
 }
@@ -672,7 +688,7 @@ const pubArbitrary = fc
     verb: verbArbitrary('pub'),
     subject: tokenArbitrary,
     reply: fc.option(tokenArbitrary, { nil: undefined }),
-    payload: fc.uint8Array({ maxLength: 300 }),
+    payload: payloadArbitrary(300),
     separator: separatorArbitrary,
     lineEnd: lineEndArbitrary,
   })
@@ -695,7 +711,7 @@ const hpubArbitrary = fc
     reply: fc.option(tokenArbitrary, { nil: undefined }),
     headers: fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z-]{1,10}$/), fc.stringMatching(/^[ -~]{0,20}$/)), { maxLength: 3 }),
     hasHeaderBlock: fc.boolean(),
-    payload: fc.uint8Array({ maxLength: 200 }),
+    payload: payloadArbitrary(200),
     separator: separatorArbitrary,
   })
   .map(({ verb, subject, reply, headers, hasHeaderBlock, payload, separator }) => {
@@ -781,17 +797,77 @@ function splitAt(bytes: Buffer, fractions: readonly number[]): Buffer[] {
   return chunks;
 }
 
+/**
+ * Property run counts: the default keeps `npm test` fast; PARSER_PROPERTY_RUNS=<n>
+ * runs every parser property n times for a longer hunt. fast-check prints the seed of a
+ * failure; SEED=<n> replays it.
+ */
+function propertyParameters<T>(defaultRuns: number): fc.Parameters<T> {
+  const runs = process.env['PARSER_PROPERTY_RUNS'];
+  return fastCheckParameters({ numRuns: runs === undefined || runs === '' ? defaultRuns : Number(runs) });
+}
+
+/** Chunk sizes, used in turn (the last repeats): mostly small, so states are split everywhere. */
+const chunkSizesArbitrary = fc.array(fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 400 })), { minLength: 1, maxLength: 8 });
+
+function chunksOfSizes(bytes: Buffer, sizes: readonly number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (let k = 0; offset < bytes.length; k++) {
+    const size = sizes[Math.min(k, sizes.length - 1)]!;
+    chunks.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}
+
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ProtocolErrorCode));
+const ERROR_TEXTS: ReadonlySet<string> = new Set(Object.values(ProtocolErrorText));
+
+type StreamMutation = { kind: 'flip' | 'poke' | 'truncate' | 'insert' | 'delete' | 'repeat'; at: number; bit: number; bytes: Buffer };
+
+/** Bytes the parser's states turn on. */
+const PROTOCOL_BYTES = ['\r', '\n', ' ', '\t', '0', '9', 'P', 'p', 'H', 'S', 'U', 'C', 'I', '+', '-', '{', '\x00', '\xff'];
+
+const streamMutationArbitrary: fc.Arbitrary<StreamMutation> = fc.record({
+  kind: fc.constantFrom('flip', 'poke', 'truncate', 'insert', 'delete', 'repeat'),
+  at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+  bit: fc.integer({ min: 0, max: 7 }),
+  bytes: fc.oneof(
+    fc.constantFrom(...PROTOCOL_BYTES).map((text) => Buffer.from(text, 'latin1')),
+    fc.constantFrom('\r\n', 'PUB ', '99999', '1000000000', 'HPUB a 5 3\r\n').map((text) => Buffer.from(text)),
+    fc.uint8Array({ minLength: 1, maxLength: 16 }).map((array) => Buffer.from(array)),
+  ),
+});
+
+function mutateStream(original: Buffer, mutations: readonly StreamMutation[]): Buffer {
+  let bytes = original;
+  for (const mutation of mutations) {
+    const at = Math.floor(mutation.at * bytes.length);
+    const length = mutation.bytes.length;
+    if (mutation.kind === 'flip' && bytes.length > 0) bytes = Buffer.from(bytes).fill(bytes[at]! ^ (1 << mutation.bit), at, at + 1);
+    else if (mutation.kind === 'poke' && bytes.length > 0) bytes = Buffer.from(bytes).fill(mutation.bytes[0]!, at, at + 1);
+    else if (mutation.kind === 'truncate') bytes = bytes.subarray(0, at);
+    else if (mutation.kind === 'insert') bytes = Buffer.concat([bytes.subarray(0, at), mutation.bytes, bytes.subarray(at)]);
+    else if (mutation.kind === 'delete') bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + length)]);
+    else if (mutation.kind === 'repeat') bytes = Buffer.concat([bytes.subarray(0, at + length), bytes.subarray(at)]);
+  }
+  return bytes;
+}
+
 describe('Parser: properties', () => {
-  it('valid ops: the whole buffer gives the model ops, and any chunking gives the same', () => {
+  it('valid ops: the whole buffer gives the model ops, and any chunking (1-byte chunks too) gives the same', () => {
     fc.assert(
-      fc.property(fc.array(validOpArbitrary, { minLength: 1, maxLength: 12 }), splitsArbitrary, (ops, fractions) => {
+      fc.property(fc.array(validOpArbitrary, { minLength: 1, maxLength: 12 }), splitsArbitrary, chunkSizesArbitrary, (ops, fractions, sizes) => {
         const bytes = Buffer.concat(ops.map((generated) => generated.bytes));
         const expected = ops.flatMap((generated) => (generated.expected === undefined ? [] : [generated.expected]));
         const whole = parseChunks([bytes]);
         assert.deepStrictEqual(whole, { ops: expected });
         assert.deepStrictEqual(parseChunks(splitAt(bytes, fractions)), whole);
+        assert.deepStrictEqual(parseChunks(chunksOfSizes(bytes, sizes)), whole);
+        assert.deepStrictEqual(parseChunks(chunksOfSizes(bytes, [1])), whole);
       }),
-      { numRuns: 500 },
+      propertyParameters(500),
     );
   });
 
@@ -835,7 +911,7 @@ describe('Parser: properties', () => {
           assert.equal(handler.ops.length, opCount);
         }
       }),
-      { numRuns: 500 },
+      propertyParameters(500),
     );
   });
 
@@ -845,8 +921,107 @@ describe('Parser: properties', () => {
         const bytes = Buffer.from(noise);
         assert.deepStrictEqual(parseChunks(splitAt(bytes, fractions), SMALL_LIMITS), parseChunks([bytes], SMALL_LIMITS));
       }),
-      { numRuns: 500 },
+      propertyParameters(500),
     );
+  });
+
+
+
+  it('mutated valid streams: only ProtocolErrors, the documented texts, and chunking does not matter', () => {
+    // Goal: bytes close to valid reach the deep states (arguments, payload ends, limits).
+    // Method: a valid session is flipped, poked with protocol bytes, cut, spliced and
+    // repeated, then parsed whole, in random chunks and byte by byte.
+    fc.assert(
+      fc.property(
+        fc.array(validOpArbitrary, { minLength: 1, maxLength: 8 }),
+        fc.array(streamMutationArbitrary, { minLength: 1, maxLength: 4 }),
+        chunkSizesArbitrary,
+        fc.boolean(),
+        (ops, mutations, sizes, isSmall) => {
+          const bytes = mutateStream(Buffer.concat(ops.map((generated) => generated.bytes)), mutations);
+          const limits = isSmall ? SMALL_LIMITS : DEFAULT_LIMITS;
+          const whole = parseChunks([bytes], limits);
+          if (whole.error !== undefined) {
+            assert.ok(ERROR_CODES.has(whole.error.code), `documented code ${whole.error.code}`);
+            assert.ok(whole.error.errText === undefined || ERROR_TEXTS.has(whole.error.errText), `documented text ${whole.error.errText}`);
+          }
+          assert.deepStrictEqual(parseChunks(chunksOfSizes(bytes, sizes), limits), whole);
+          assert.deepStrictEqual(parseChunks(chunksOfSizes(bytes, [1]), limits), whole);
+        },
+      ),
+      propertyParameters(500),
+    );
+  });
+
+  it('bounded memory: what the parser holds never exceeds max_control_line + max_payload, whatever it is fed', () => {
+    // Goal: no input makes the parser buffer without bound. Method: random limits, and
+    // input made of valid ops, never-ending lines, size-declaring lines whose payload
+    // trickles in and noise, fed in random chunks; after every chunk the bytes held and
+    // the scratch buffers allocated are checked against the limits.
+    const lineArbitrary = fc
+      .record({ verb: fc.constantFrom('PUB ', 'HPUB ', 'SUB ', 'UNSUB ', 'CONNECT ', 'INFO ', '-ERR ', 'PING', 'PONG', '+OK', 'PUB', ''), length: fc.nat(3000), byte: fc.integer({ min: 0x21, max: 0x7e }) })
+      .map(({ verb, length, byte }) => Buffer.concat([Buffer.from(verb), Buffer.alloc(length, byte)]));
+    // PUB/HPUB lines declaring sizes around max_payload, mostly followed by the whole payload and CRLF.
+    const sizedArbitrary = (payloadBytesMax: number) =>
+      fc
+        .record({
+          size: fc.oneof(fc.integer({ min: 0, max: payloadBytesMax }), fc.integer({ min: payloadBytesMax >> 1, max: payloadBytesMax + 2 })),
+          headerFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+          isHpub: fc.boolean(),
+          isWhole: fc.nat(4),
+          fill: fc.integer({ min: 0, max: 255 }),
+        })
+        .map(({ size, headerFraction, isHpub, isWhole, fill }) => {
+          const line = isHpub ? `HPUB s ${Math.floor(headerFraction * size)} ${size}\r\n` : `PUB s r ${size}\r\n`;
+          const body = Buffer.alloc(isWhole > 0 ? size : Math.floor(size / 2), fill);
+          return Buffer.concat([Buffer.from(line), body, Buffer.from(isWhole > 0 ? '\r\n' : '')]);
+        });
+    const inputArbitrary = fc
+      .record({ controlLineBytesMax: fc.integer({ min: 1, max: 512 }), payloadBytesMax: fc.nat(1024) })
+      .chain((limits) => {
+        const fragmentArbitrary = fc.oneof(
+          { weight: 2, arbitrary: validOpArbitrary.map((generated) => generated.bytes) },
+          { weight: 2, arbitrary: lineArbitrary },
+          { weight: 4, arbitrary: sizedArbitrary(limits.payloadBytesMax) },
+          { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((array) => Buffer.from(array)) },
+        );
+        return fc.tuple(fc.constant(limits), fc.array(fragmentArbitrary, { minLength: 1, maxLength: 10 }));
+      });
+    fc.assert(
+      fc.property(inputArbitrary, chunkSizesArbitrary, ([limits, fragments], sizes) => {
+        const parser = makeParser(limits, new RecordingHandler());
+        const scratchMax = limits.controlLineBytesMax + 1 + limits.payloadBytesMax;
+        const bufferedMax = Math.max(limits.controlLineBytesMax + 1, limits.payloadBytesMax);
+        for (const chunk of chunksOfSizes(Buffer.concat(fragments), sizes)) {
+          try {
+            parser.parse(chunk);
+          } catch (error) {
+            if (!(error instanceof ProtocolError)) throw error;
+            break;
+          } finally {
+            assert.ok(parser.bufferedBytes <= bufferedMax, `holds ${parser.bufferedBytes} > ${bufferedMax} bytes`);
+            assert.ok(parser.scratchBytes <= scratchMax, `allocated ${parser.scratchBytes} > ${scratchMax} bytes`);
+          }
+        }
+      }),
+      propertyParameters(300),
+    );
+  });
+
+  it('bounded memory: a payload of exactly max_payload in 1-byte chunks is held once, in a buffer of max_payload', () => {
+    const limits = { controlLineBytesMax: 64, payloadBytesMax: 4096 };
+    const handler = new RecordingHandler();
+    const parser = makeParser(limits, handler);
+    const bytes = Buffer.concat([Buffer.from('PUB s 4096\r\n'), Buffer.alloc(4096, 0x0d), Buffer.from('\r\nPUB s 1\r\nx\r\n')]);
+    let heldMax = 0;
+    for (const chunk of chunksOfSizes(bytes, [1])) {
+      parser.parse(chunk);
+      heldMax = Math.max(heldMax, parser.bufferedBytes);
+      assert.ok(parser.scratchBytes <= 65 + 4096);
+    }
+    assert.equal(heldMax, 4096);
+    assert.equal(parser.bufferedBytes, 0);
+    assert.equal(handler.ops.length, 2);
   });
 });
 
