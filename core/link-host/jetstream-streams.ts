@@ -219,10 +219,12 @@ export class JetStreamStreams implements SenderStreams {
     const stream = this.#streamOf(key);
     if (stream === undefined) return NOTHING_PENDING;
     const state = stream.store.state();
-    if (state.messages === 0 || afterSeq >= state.lastSeq) return NOTHING_PENDING;
+    // Up to the durable watermark, as state() says: the backlog and the last sequence a status shows agree.
+    const lastSeq = Math.min(state.lastSeq, this.#lastSeqOf(stream) ?? 0);
+    if (state.messages === 0 || afterSeq >= lastSeq) return NOTHING_PENDING;
     const filter = this.#filter;
-    if (filter === undefined && afterSeq < state.firstSeq) return { msgs: state.messages, bytes: state.bytes, oldestNs: state.firstTimestampNs };
-    const msgs = filter === undefined ? Math.min(state.messages, state.lastSeq - afterSeq) : stream.store.countPending(filter, afterSeq + 1);
+    if (filter === undefined && afterSeq < state.firstSeq && lastSeq === state.lastSeq) return { msgs: state.messages, bytes: state.bytes, oldestNs: state.firstTimestampNs };
+    const msgs = filter === undefined ? Math.min(state.messages, lastSeq - afterSeq) : stream.store.countPending(filter, afterSeq + 1);
     if (msgs === 0) return NOTHING_PENDING;
     const bytes = Math.round((state.bytes * msgs) / state.messages);
     return { msgs, bytes, oldestNs: stream.store.loadNext(filter ?? '>', afterSeq + 1)?.timestampNs };

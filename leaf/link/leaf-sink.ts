@@ -41,6 +41,7 @@ function leafRole(hubName: () => string): SinkRole {
     self: 'leaf',
     peer: 'hub',
     subjectOf: (subject) => subject,
+    isPeerFiltered: true,
     originHeaders: (key: StreamKey, msg: LinkMessage) => [
       [HubOriginHeader.hub, hubName()],
       [HubOriginHeader.stream, key.stream],

@@ -3,15 +3,26 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /** A port that was free a moment ago on 127.0.0.1. */
+/** Ports this process handed out recently: the kernel may give a just-closed port again, and two listeners of one test must not get the same one. */
+const handedOut = new Set<number>();
+const HANDED_OUT_MAX = 4096;
+
+/** A loopback port that was free a moment ago and was not handed out by this process recently. */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    if (handedOut.size >= HANDED_OUT_MAX) handedOut.clear();
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export type CliRun = {
