@@ -39,10 +39,12 @@ export function renderStatus(leafz: Leafz, nowMs: number): string {
     const rows = (link.streams ?? []).map((s) => [
       s.stream, String(s['state'] ?? ''), String(s['ackedSeq'] ?? '-'), String(s['lastSeq'] ?? '-'),
       String(s['backlogMsgs'] ?? 0), String(s['backlogBytes'] ?? 0), age(nowMs, s['lastAckMs']), s['stalled'] === true ? 'yes' : '',
+      // Kept until the hub has them (retention "hub"); refused publishes when only unsynced data could have made room.
+      String(s['heldMsgs'] ?? 0), String(s['refusedPublishes'] ?? 0),
     ]);
     const down = (link.downstream ?? []).map((s) => [s.stream, String(s['cursor'] ?? '-'), String(s['gaps'] ?? 0), String(s['incarnationChanges'] ?? 0), age(nowMs, s['lastBatchMs'])]);
     const downTable = down.length === 0 ? '' : `\ndownstream (hub streams)\n${table(['stream', 'cursor', 'gaps', 'incarnations', 'last batch'], down)}`;
-    return `${head}\n${table(['stream', 'state', 'acked', 'last', 'backlog', 'bytes', 'last ack', 'stalled'], rows)}${downTable}`;
+    return `${head}\n${table(['stream', 'state', 'acked', 'last', 'backlog', 'bytes', 'last ack', 'stalled', 'held', 'refused'], rows)}${downTable}`;
   }
   if (leafz.role === 'hub') {
     const rows = (leafz.leafs ?? []).flatMap((leaf) =>

@@ -14,13 +14,14 @@ test('canopy status renders a leaf\'s link, a hub\'s leaves and a plain server',
         hubUrl: 'ws://hub:7422',
         reconnects: 3,
         stalled: true,
-        streams: [{ stream: 'SENSORS', state: 'syncing', ackedSeq: 90, lastSeq: 100, backlogMsgs: 10, backlogBytes: 1280, lastAckMs: now - 2500, stalled: true }],
+        streams: [{ stream: 'SENSORS', state: 'syncing', ackedSeq: 90, lastSeq: 100, backlogMsgs: 10, backlogBytes: 1280, lastAckMs: now - 2500, stalled: true, heldMsgs: 7, refusedPublishes: 2 }],
       },
     },
     now,
   );
   assert.match(leaf, /^leaf gw-01: link up to ws:\/\/hub:7422, reconnects 3, STALLED$/m);
-  assert.match(leaf, /^SENSORS\s+syncing\s+90\s+100\s+10\s+1280\s+2\.5s\s+yes$/m);
+  assert.match(leaf, /^stream\s+state\s+acked\s+last\s+backlog\s+bytes\s+last ack\s+stalled\s+held\s+refused$/m);
+  assert.match(leaf, /^SENSORS\s+syncing\s+90\s+100\s+10\s+1280\s+2\.5s\s+yes\s+7\s+2$/m);
   const hub = renderStatus({ role: 'hub', leafs: [{ leaf: 'gw-01', connected: false, streams: [{ stream: 'SENSORS', cursor: 90, gaps: 1, incarnationChanges: 0, lastBatchMs: now - 300_000 }] }] }, now);
   assert.match(hub, /^hub: 1 leaves$/m);
   assert.match(hub, /^gw-01\s+down\s+SENSORS\s+90\s+1\s+0\s+5m$/m);
