@@ -53,6 +53,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Decoder, Encoder, type Options } from 'cbor-x';
 import { assert } from '../util/assert.ts';
 import { LinkError, LinkErrorCode } from './errors.ts';
+import { LINK_BATCH_MSGS_MAX } from './limits.ts';
 import type {
   BatchFrame,
   CursorFrame,
@@ -76,8 +77,6 @@ export const LINK_FRAME_BYTES_MAX = 8 * 1024 * 1024;
 export const LINK_ENVELOPE_BYTES = 1;
 /** The most bytes of one WebSocket message on the link: the transports' ws `maxPayload`. */
 export const LINK_MESSAGE_BYTES_MAX = LINK_FRAME_BYTES_MAX + LINK_ENVELOPE_BYTES;
-/** The most messages in one batch frame (a batch has at least one). */
-export const LINK_BATCH_MSGS_MAX = 8192;
 /** The most UTF-8 bytes of a name: stream, leaf, hub (nats-server's JetStream name limit is 255). */
 export const LINK_NAME_BYTES_MAX = 255;
 /** The most hex digits of an incarnation id (ours are 32: 16 random bytes). */

@@ -16,8 +16,8 @@ import { describe, it } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { Encoder } from 'cbor-x';
 import fc from 'fast-check';
+import { LINK_BATCH_MSGS_MAX } from '../../../core/link/limits.ts';
 import {
-  LINK_BATCH_MSGS_MAX,
   LINK_CODE_BYTES_MAX,
   LINK_FRAME_BYTES_MAX,
   LINK_HEARTBEAT_MS_MAX,
@@ -421,12 +421,12 @@ describe('codec: validation', () => {
     { name: 'cursor.batch -1', bytes: rawMessage({ t: 'cursor', ...KEY, seq: 1, batch: -1 }), error: /cursor.batch/ },
     { name: 'window.windowBytes true', bytes: rawMessage({ t: 'window', windowBytes: true }), error: /window.windowBytes/ },
     // batch columns
-    { name: 'batch.dl missing', bytes: rawMessage(wireBatch({ dl: undefined })), error: /batch.dl: expected an array of 1 to 8192 payload lengths, got nothing/ },
-    { name: 'batch.dl empty (no empty batches)', bytes: rawMessage(wireBatch({ dl: [], data: Buffer.alloc(0), subj: ['a'], si: undefined, td: [] })), error: /batch.dl: expected an array of 1 to 8192/ },
+    { name: 'batch.dl missing', bytes: rawMessage(wireBatch({ dl: undefined })), error: /batch.dl: expected an array of 1 to 1000 payload lengths, got nothing/ },
+    { name: 'batch.dl empty (no empty batches)', bytes: rawMessage(wireBatch({ dl: [], data: Buffer.alloc(0), subj: ['a'], si: undefined, td: [] })), error: /batch.dl: expected an array of 1 to 1000/ },
     {
       name: 'batch.dl over LINK_BATCH_MSGS_MAX',
       bytes: rawMessage(wireBatch({ dl: Array.from({ length: LINK_BATCH_MSGS_MAX + 1 }, () => 0), data: Buffer.alloc(0), subj: ['a'], si: undefined })),
-      error: /batch.dl: expected an array of 1 to 8192 payload lengths, got an array of 8193/,
+      error: /batch.dl: expected an array of 1 to 1000 payload lengths, got an array of 1001/,
     },
     { name: 'batch.dl entry a string', bytes: rawMessage(wireBatch({ dl: [1, '2'] })), error: /batch.dl\[1\]: expected a length of at most the 2 data bytes left, got "2"/ },
     { name: 'batch.dl entry negative', bytes: rawMessage(wireBatch({ dl: [-1, 4] })), error: /batch.dl\[0\]: expected a length of at most the 3 data bytes left, got -1/ },
