@@ -369,7 +369,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       // nats-server parity: client.go processPub sends the -ERR and still routes the message.
       this.sendErr(ProtocolErrorText.invalidPublishSubject);
     }
-    if (this.permissions !== undefined && !this.permissions.canPublish(subject, Date.now())) {
+    if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
       // nats-server parity: client.go processInboundClientMsg, the message is dropped, the connection stays open, no +OK.
       this.log.debug({ subject }, 'publish permissions violation');
       this.sendErr(publishViolationText(subject));

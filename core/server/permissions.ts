@@ -226,8 +226,11 @@ export class ConnectionPermissions {
     this.hasDeliveryDeny = deny !== undefined && deny.some((entry) => entry.queue === '');
   }
 
-  /** May the connection publish to `subject` now? Consumes one allow_responses use when that is what allows it. */
-  canPublish(subject: string, nowMs: number): boolean {
+  /**
+   * May the connection publish to `subject` now? Consumes one allow_responses use when that is
+   * what allows it. `nowMs` is read only then (the clock stays off the allowed path).
+   */
+  canPublish(subject: string, nowMs: () => number = Date.now): boolean {
     const publish = this.permissions.publish;
     if (publish === undefined) return true;
     let isAllowed = this.#publishCache.get(subject);
@@ -235,7 +238,7 @@ export class ConnectionPermissions {
       isAllowed = isPublishAllowed(publish, subject);
       cacheDecision(this.#publishCache, subject, isAllowed);
     }
-    return isAllowed || this.#useReply(subject, nowMs);
+    return isAllowed || (this.permissions.allowResponses !== undefined && this.#useReply(subject, nowMs()));
   }
 
   canSubscribe(subject: string, queue: string): boolean {

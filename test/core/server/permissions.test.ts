@@ -130,17 +130,17 @@ test('delivery: the plain subscribe deny entries filter delivered subjects; the 
 
 test('allow_responses: max responses per delivered reply subject, within expires', () => {
   const connection = new ConnectionPermissions(parsePermissions({ allow_responses: { max: 2, expires: '1s' } }, P));
-  assert.equal(connection.canPublish('_INBOX.a', 0), false, 'no request was delivered');
+  assert.equal(connection.canPublish('_INBOX.a', () => 0), false, 'no request was delivered');
   connection.onDeliveredReply('_INBOX.a', 1000);
-  assert.equal(connection.canPublish('_INBOX.a', 1001), true);
-  assert.equal(connection.canPublish('_INBOX.a', 1002), true);
-  assert.equal(connection.canPublish('_INBOX.a', 1003), false, 'max 2');
+  assert.equal(connection.canPublish('_INBOX.a', () => 1001), true);
+  assert.equal(connection.canPublish('_INBOX.a', () => 1002), true);
+  assert.equal(connection.canPublish('_INBOX.a', () => 1003), false, 'max 2');
   connection.onDeliveredReply('_INBOX.b', 1000);
-  assert.equal(connection.canPublish('_INBOX.b', 2001), false, 'expired');
-  assert.equal(connection.canPublish('other', 1000), false);
+  assert.equal(connection.canPublish('_INBOX.b', () => 2001), false, 'expired');
+  assert.equal(connection.canPublish('other', () => 1000), false);
   const unlimited = new ConnectionPermissions(parsePermissions({ allow_responses: { max: 0, expires: 0 } }, P));
   unlimited.onDeliveredReply('r', 0);
-  for (let i = 0; i < 10; i++) assert.equal(unlimited.canPublish('r', 1e9), true);
+  for (let i = 0; i < 10; i++) assert.equal(unlimited.canPublish('r', () => 1e9), true);
 });
 
 test('the -ERR texts are the ones nats-server sends', () => {
