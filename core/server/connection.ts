@@ -268,14 +268,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (this.isVerbose) this.#outbound.writeRaw(OK);
   }
 
-  /** Queues one MSG/HMSG to this connection (called by the router). */
-  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): void {
-    if (this.isClosed) return;
+  /** Queues one MSG/HMSG to this connection (called by the router); false when the subscribe deny list refuses the subject. */
+  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): boolean {
+    if (this.isClosed) return true;
     const permissions = this.permissions;
     if (permissions !== undefined) {
       // nats-server parity: client.go deliverMsg drops subjects the subscribe deny list covers (checkDenySub),
       // and remembers reply subjects for allow_responses (c.replies).
-      if (permissions.isDeliveryDenied(subject)) return;
+      if (permissions.isDeliveryDenied(subject)) return false;
       if (reply.length > 0) permissions.onDeliveredReply(reply, Date.now());
     }
     this.#outbound.writeMsg(subject, sid, reply, headerBytes, data);
@@ -284,6 +284,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     const stats = this.#host.stats;
     stats.outMsgs++;
     stats.outBytes += data.length;
+    return true;
   }
 
   // --- OpHandler -------------------------------------------------------------------------------

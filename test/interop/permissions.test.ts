@@ -28,7 +28,7 @@ const USERS = [
   { user: 'plain', password: 'pw' },
   { user: 'pub', password: 'pw', permissions: { publish: { allow: ['allowed.>'], deny: ['allowed.secret'] } } },
   { user: 'sub', password: 'pw', permissions: { subscribe: { allow: ['feed.*', 'jobs.* workers', '_INBOX.>'], deny: ['feed.secret'] } } },
-  { user: 'reader', password: 'pw', permissions: { subscribe: { deny: ['events.secret'] } } },
+  { user: 'reader', password: 'pw', permissions: { subscribe: { deny: ['events.secret', 'tasks.secret'] } } },
   { user: 'service', password: 'pw', permissions: { subscribe: ['svc.>'], allow_responses: true } },
   { user: 'nojs', password: 'pw', permissions: { publish: { deny: ['$JS.API.>'] } } },
   { user: 'jsinfo', password: 'pw', permissions: { publish: ['$JS.API.STREAM.INFO.*'] } },
@@ -152,6 +152,23 @@ describe('permissions', { timeout: 20_000 }, () => {
     await eventually(() => assert.deepEqual(received, ['events.a', 'events.secret.deeper', 'events.b']));
     isPermissionError(await nextErrorStatus(nc, () => nc.subscribe('events.secret')), 'subscription', 'events.secret');
     sub.unsubscribe();
+  });
+
+  test('a queue member whose deny list refuses a message passes it to another member of the group', async () => {
+    const reader = await open('reader');
+    const admin = await open('admin');
+    const byReader: string[] = [];
+    const byAdmin: string[] = [];
+    reader.subscribe('tasks.*', { queue: 'g', callback: (_err, message) => void byReader.push(message.subject) });
+    admin.subscribe('tasks.*', { queue: 'g', callback: (_err, message) => void byAdmin.push(message.subject) });
+    await reader.flush();
+    await admin.flush();
+    for (let i = 0; i < 20; i++) admin.publish('tasks.secret', '');
+    for (let i = 0; i < 20; i++) admin.publish('tasks.open', '');
+    await eventually(() => assert.equal(byReader.length + byAdmin.length, 40));
+    assert.equal(byReader.includes('tasks.secret'), false);
+    assert.equal(byAdmin.filter((subject) => subject === 'tasks.secret').length, 20);
+    assert.ok(byReader.length > 0, 'the reader still gets its share of tasks.open');
   });
 
   test('allow_responses: a service user without publish permission answers each request once', async () => {
