@@ -22,8 +22,8 @@
  *   not delivered to the connection, even through a wildcard SUB that was
  *   allowed (deny `foo.bar` with SUB `foo.>`).
  * - allow_responses: a connection may publish to the reply subject of a
- *   message delivered to it, up to `max` times (0: unlimited) within `expires`
- *   (0: never), even when its publish permissions do not allow that subject.
+ *   message delivered to it, up to `max` times within `expires` (negative:
+ *   unlimited), even when its publish permissions do not allow that subject.
  *   Setting it without a publish allow list makes the allow list empty: the
  *   user may publish only responses (and nothing else).
  */
@@ -43,9 +43,9 @@ export type SubjectPermission = {
 
 /** `allow_responses`: how many replies per received request, and for how long. */
 export type ResponsePermission = {
-  /** Responses allowed per reply subject; 0 = unlimited. */
+  /** Responses allowed per reply subject; 0 = unlimited (a negative `max` in the config). */
   readonly msgsMax: number;
-  /** How long after delivery the reply subject may be published to; 0 = no limit. */
+  /** How long after delivery the reply subject may be published to; 0 = no limit (a negative `expires` in the config). */
   readonly expiresMs: number;
 };
 
@@ -119,7 +119,11 @@ function parseEntry(value: unknown, path: string, isSubscribe: boolean): Permiss
   return { subject, queue };
 }
 
-/** `true` (1 response within 2 minutes), `false`, or `{max, expires}` (each defaulting as for `true`). */
+/**
+ * `true` (1 response within 2 minutes), `false`, or `{max, expires}`: each defaults as for
+ * `true` when absent or 0, and a negative value lifts the limit (nats-server parity:
+ * opts.go parseAllowResponses, auth.go validateResponsePermissions).
+ */
 function parseAllowResponses(value: unknown, path: string): ResponsePermission | undefined {
   if (value === false) return undefined;
   if (value === true) return { msgsMax: ALLOW_RESPONSE_MSGS_DEFAULT, expiresMs: ALLOW_RESPONSE_EXPIRES_MS_DEFAULT };
@@ -129,18 +133,28 @@ function parseAllowResponses(value: unknown, path: string): ResponsePermission |
   let expiresMs = ALLOW_RESPONSE_EXPIRES_MS_DEFAULT;
   const max = pick(value, path, ['max', 'max_msgs', 'max_messages', 'max_responses']);
   if (max !== undefined) {
-    if (typeof max.value !== 'number' || !Number.isSafeInteger(max.value) || max.value < 0) {
-      throw new ConfigError(max.key, 'must be a whole number of responses, 0 for unlimited');
+    if (typeof max.value !== 'number' || !Number.isSafeInteger(max.value)) {
+      throw new ConfigError(max.key, 'must be a whole number of responses (0: the default 1, negative: unlimited)');
     }
-    msgsMax = max.value;
+    if (max.value !== 0) msgsMax = Math.max(max.value, 0);
   }
   const expires = pick(value, path, ['expires', 'expiration', 'ttl']);
   if (expires !== undefined) {
-    const ms = typeof expires.value === 'string' || typeof expires.value === 'number' ? parseDurationMs(expires.value) : undefined;
-    if (ms === undefined) throw new ConfigError(expires.key, 'must be a duration such as "1m" or 30 (seconds), 0 for no limit');
-    expiresMs = ms;
+    const ms = signedDurationMs(expires.value);
+    if (ms === undefined) throw new ConfigError(expires.key, 'must be a duration such as "1m" or 30 (seconds); 0: the default 2m, negative: no limit');
+    if (ms !== 0) expiresMs = Math.max(ms, 0);
   }
   return { msgsMax, expiresMs };
+}
+
+/** A duration that may be negative ("-1s", -1), in milliseconds; undefined when it is not one. */
+function signedDurationMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value * 1000 : undefined;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (!text.startsWith('-')) return parseDurationMs(text);
+  const ms = parseDurationMs(text.slice(1));
+  return ms === undefined ? undefined : -ms;
 }
 
 // --- decisions ---------------------------------------------------------------------------------

@@ -27,7 +27,9 @@ test('the list, single-subject and allow/deny forms parse; allow_responses defau
   assert.deepEqual(both.subscribe, { allow: [{ subject: 'q.*', queue: 'workers' }], deny: [] });
   assert.deepEqual(parsePermissions({ allow_responses: true }, P).allowResponses, { msgsMax: 1, expiresMs: 120_000 });
   assert.deepEqual(parsePermissions({ allow_responses: { max: 5, expires: '1m' } }, P).allowResponses, { msgsMax: 5, expiresMs: 60_000 });
-  assert.deepEqual(parsePermissions({ allow_responses: { expires: 0 } }, P).allowResponses, { msgsMax: 1, expiresMs: 0 });
+  assert.deepEqual(parsePermissions({ allow_responses: { max: 0, expires: 0 } }, P).allowResponses, { msgsMax: 1, expiresMs: 120_000 }, '0 is the default');
+  assert.deepEqual(parsePermissions({ allow_responses: { max: -1, ttl: '-1s' } }, P).allowResponses, { msgsMax: 0, expiresMs: 0 }, 'negative is unlimited');
+  assert.deepEqual(parsePermissions({ allow_responses: { max_msgs: 3, expiration: -5 } }, P).allowResponses, { msgsMax: 3, expiresMs: 0 });
   assert.equal(parsePermissions({ allow_responses: false }, P).allowResponses, undefined);
 });
 
@@ -51,7 +53,8 @@ test('bad shapes and invalid subjects are ConfigErrors naming the key', () => {
   assertConfigError(() => parsePermissions({ subscribe: { allow: ['a q r'] } }, P), `${P}.subscribe.allow[0]`, /<subject> <queue>/);
   assertConfigError(() => parsePermissions({ subscribe: [7] }, P), `${P}.subscribe[0]`, /subject string/);
   assertConfigError(() => parsePermissions({ allow_responses: 'yes' }, P), `${P}.allow_responses`, /true, false/);
-  assertConfigError(() => parsePermissions({ allow_responses: { max: -1 } }, P), `${P}.allow_responses.max`, /whole number/);
+  assertConfigError(() => parsePermissions({ allow_responses: { max: 1.5 } }, P), `${P}.allow_responses.max`, /whole number/);
+  assertConfigError(() => parsePermissions({ allow_responses: { max: 1, max_msgs: 2 } }, P), `${P}.allow_responses.max_msgs`, /together/);
   assertConfigError(() => parsePermissions({ allow_responses: { expires: 'soon' } }, P), `${P}.allow_responses.expires`, /duration/);
   assertConfigError(() => parsePermissions({ allow_responses: { maximum: 1 } }, P), `${P}.allow_responses.maximum`, /unknown key/);
 });
@@ -138,7 +141,7 @@ test('allow_responses: max responses per delivered reply subject, within expires
   connection.onDeliveredReply('_INBOX.b', 1000);
   assert.equal(connection.canPublish('_INBOX.b', () => 2001), false, 'expired');
   assert.equal(connection.canPublish('other', () => 1000), false);
-  const unlimited = new ConnectionPermissions(parsePermissions({ allow_responses: { max: 0, expires: 0 } }, P));
+  const unlimited = new ConnectionPermissions(parsePermissions({ allow_responses: { max: -1, expires: '-1s' } }, P));
   unlimited.onDeliveredReply('r', 0);
   for (let i = 0; i < 10; i++) assert.equal(unlimited.canPublish('r', () => 1e9), true);
 });
