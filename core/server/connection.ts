@@ -11,7 +11,7 @@ import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
-import { ConnectionPermissions, publishViolationText, subscriptionViolationText } from './permissions.ts';
+import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
@@ -347,7 +347,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (result.isAuthorized) {
       this.authorizedUser = result.user;
       const permissions = result.user.permissions;
-      this.permissions = permissions === undefined ? undefined : new ConnectionPermissions(permissions);
+      this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
       return true;
     }
     this.#host.stats.authorizationViolations++;

@@ -159,6 +159,11 @@ function signedDurationMs(value: unknown): number | undefined {
 
 // --- decisions ---------------------------------------------------------------------------------
 
+/** True when the block restricts nothing (`"permissions": {}`): such a connection needs no checks at all. */
+export function isUnrestricted(permissions: UserPermissions): boolean {
+  return permissions.publish === undefined && permissions.subscribe === undefined && permissions.allowResponses === undefined;
+}
+
 function entryMatches(entries: readonly PermissionEntry[], subject: string): boolean {
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;

@@ -196,7 +196,9 @@ describe('permissions', { timeout: 20_000 }, () => {
   test('default_permissions apply to users without their own; an empty permissions block is unrestricted', async () => {
     const plain = await open('plain');
     isPermissionError(await nextErrorStatus(plain, () => plain.publish('restricted.x', '')), 'publish', 'restricted.x');
-    const admin = await open('admin');
+    const admin = await open('admin', { name: 'admin-unrestricted' });
+    const connection = [...broker.broker.server.connections.values()].find((c) => c.name === 'admin-unrestricted');
+    assert.equal(connection?.permissions, undefined, 'no per-connection checks for an empty block');
     const sub = admin.subscribe('restricted.x', { max: 1 });
     admin.publish('restricted.x', 'fine');
     for await (const message of sub) assert.equal(message.string(), 'fine');
