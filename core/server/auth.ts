@@ -3,18 +3,20 @@
  * or users with passwords (plain or bcrypt), or users known by their nkey (an
  * Ed25519 signature of the per-connection INFO `nonce`). The config uses
  * nats-server's names (`authorization { token | user, password | users: [...] }`);
- * a user's `permissions` are kept as opaque JSON for the permissions change that
- * enforces them. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
+ * a user's `permissions` (or the block's `default_permissions`) are parsed by
+ * permissions.ts and enforced by the connection. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
  * that carries one is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { ConfigError } from './config-error.ts';
+import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
 import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
+import { parsePermissions, type UserPermissions } from './permissions.ts';
 
-/** A user's `permissions` block, kept as the config wrote it (not enforced yet). */
-export type Permissions = Readonly<Record<string, unknown>>;
+/** A user's parsed `permissions` block (permissions.ts). */
+export type Permissions = UserPermissions;
 
 export type PasswordUser = {
   readonly user: string;
@@ -41,7 +43,7 @@ export type AuthOptions = {
   readonly timeoutMs: number | undefined;
 };
 
-/** Who a connection authenticated as (the later permissions work and /connz `authorized_user` read it). */
+/** Who a connection authenticated as (the connection's permissions and /connz `authorized_user` read it). */
 export type AuthorizedUser = {
   readonly kind: 'token' | 'password' | 'nkey';
   /** The user name, the public nkey, or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
@@ -63,20 +65,6 @@ const TOKEN_NAME = '[REDACTED]';
 const AUTHORIZATION_KEYS = ['user', 'username', 'pass', 'password', 'token', 'timeout', 'users', 'permissions', 'default_permissions'];
 const USER_KEYS = ['user', 'username', 'pass', 'password', 'nkey', 'permissions'];
 
-type Fields = Readonly<Record<string, unknown>>;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** The value under either spelling of a key (nats-server accepts `user`/`username`, `pass`/`password`). */
-function pick(fields: Fields, path: string, names: readonly string[]): { key: string; value: unknown } | undefined {
-  const present = names.filter((name) => fields[name] !== undefined);
-  if (present.length > 1) throw new ConfigError(`${path}.${present[1]}`, `cannot be given together with "${present[0]}"`);
-  const name = present[0];
-  return name === undefined ? undefined : { key: `${path}.${name}`, value: fields[name] };
-}
-
 function secretField(fields: Fields, path: string, names: readonly string[]): string | undefined {
   const found = pick(fields, path, names);
   if (found === undefined) return undefined;
@@ -94,14 +82,7 @@ function checkBcrypt(key: string, secret: string): void {
 function permissionsField(fields: Fields, path: string, names: readonly string[]): Permissions | undefined {
   const found = pick(fields, path, names);
   if (found === undefined) return undefined;
-  if (!isPlainObject(found.value)) throw new ConfigError(found.key, 'must be an object such as {"publish": [...], "subscribe": [...]}');
-  return found.value;
-}
-
-function checkKnownKeys(fields: Fields, path: string, known: readonly string[]): void {
-  for (const key of Object.keys(fields)) {
-    if (!known.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown key; known keys: ${known.join(', ')}`);
-  }
+  return parsePermissions(found.value, found.key);
 }
 
 function parseUsers(value: unknown, defaults: Permissions | undefined): { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> } {

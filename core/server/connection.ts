@@ -11,6 +11,7 @@ import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
+import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
@@ -68,6 +69,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly nonce: string | undefined;
   /** Who the client authenticated as; undefined until CONNECT, and always when no auth is configured. */
   authorizedUser: AuthorizedUser | undefined;
+  /** The authorized user's permissions with this connection's caches; undefined when unrestricted (no cost on the hot path). */
+  permissions: ConnectionPermissions | undefined;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -124,6 +127,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     // A TLS listener sent INFO before the connection existed: its nonce comes with it.
     this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
     this.authorizedUser = undefined;
+    this.permissions = undefined;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -264,15 +268,23 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (this.isVerbose) this.#outbound.writeRaw(OK);
   }
 
-  /** Queues one MSG/HMSG to this connection (called by the router). */
-  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): void {
-    if (this.isClosed) return;
+  /** Queues one MSG/HMSG to this connection (called by the router); false when the subscribe deny list refuses the subject. */
+  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): boolean {
+    if (this.isClosed) return true;
+    const permissions = this.permissions;
+    if (permissions !== undefined) {
+      // nats-server parity: client.go deliverMsg drops subjects the subscribe deny list covers (checkDenySub),
+      // and remembers reply subjects for allow_responses (c.replies).
+      if (permissions.isDeliveryDenied(subject)) return false;
+      if (reply.length > 0) permissions.onDeliveredReply(reply, Date.now());
+    }
     this.#outbound.writeMsg(subject, sid, reply, headerBytes, data);
     this.outMsgs++;
     this.outBytes += data.length;
     const stats = this.#host.stats;
     stats.outMsgs++;
     stats.outBytes += data.length;
+    return true;
   }
 
   // --- OpHandler -------------------------------------------------------------------------------
@@ -334,6 +346,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     const result = authenticator.authenticate(fields, this.nonce);
     if (result.isAuthorized) {
       this.authorizedUser = result.user;
+      const permissions = result.user.permissions;
+      this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
       return true;
     }
     this.#host.stats.authorizationViolations++;
@@ -356,6 +370,12 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       // nats-server parity: client.go processPub sends the -ERR and still routes the message.
       this.sendErr(ProtocolErrorText.invalidPublishSubject);
     }
+    if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
+      // nats-server parity: client.go processInboundClientMsg, the message is dropped, the connection stays open, no +OK.
+      this.log.debug({ subject }, 'publish permissions violation');
+      this.sendErr(publishViolationText(subject));
+      return;
+    }
     routeMessage(this.#host.sublist, this, subject, reply, headerBytes, data);
     this.#ok();
   }
@@ -365,6 +385,12 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     // nats-server parity: client.go processSub validates the subject only; any queue name is accepted.
     if (!isValidSubject(subject)) {
       this.sendErr(ProtocolErrorText.invalidSubject);
+      return;
+    }
+    if (this.permissions !== undefined && !this.permissions.canSubscribe(subject, queue)) {
+      // nats-server parity: client.go processSub, no subscription is made and the connection stays open.
+      this.log.debug({ subject, queue }, 'subscription permissions violation');
+      this.sendErr(subscriptionViolationText(subject, queue));
       return;
     }
     const max = this.#host.options.subscriptionsMax;

@@ -5,7 +5,7 @@
  * request's reply inbox, but carry the stored subject (NATS-SPEC.md §4.2).
  */
 import type { Sublist } from '../subjects/sublist.ts';
-import { deliverMessage } from './router.ts';
+import { deliverMessage, deliverToQueue } from './router.ts';
 import type { Subscription } from './subscription.ts';
 
 /**
@@ -26,18 +26,12 @@ export function deliverAs(
   let deliveries = 0;
   const plain = result.plain;
   for (let i = 0; i < plain.length; i++) {
-    deliverMessage(plain[i]!, subject, reply, headerBytes, data);
-    deliveries++;
+    if (deliverMessage(plain[i]!, subject, reply, headerBytes, data)) deliveries++;
   }
   const queues = result.queues;
   for (let q = 0; q < queues.length; q++) {
-    const members = queues[q]!;
-    const count = members.length;
-    if (count === 0) continue;
-    // nats-server parity: one member of each queue group, picked at random (router.ts pickQueueMember).
-    const member = members[count === 1 ? 0 : Math.floor(Math.random() * count)]!;
-    deliverMessage(member, subject, reply, headerBytes, data);
-    deliveries++;
+    // nats-server parity: one member of each queue group, picked at random (router.ts deliverToQueue).
+    if (deliverToQueue(queues[q]!, undefined, subject, reply, headerBytes, data)) deliveries++;
   }
   return deliveries;
 }

@@ -65,9 +65,10 @@ export class InternalClient implements SubscriptionOwner {
     return result.plain.length > 0 || result.queues.length > 0;
   }
 
-  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): void {
+  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): boolean {
     const handler = this.#handlers.get(sid);
     if (handler !== undefined) handler(subject, reply, headerBytes, data);
+    return true;
   }
 
   removeSubscription(subscription: Subscription): void {

@@ -9,25 +9,29 @@ import type { Subscription, SubscriptionOwner } from './subscription.ts';
 /** `NATS/1.0 503␍␊␍␊`: the no-responders status (nats-server ≤ 2.11 form, NATS-SPEC.md §1.6). */
 const NO_RESPONDERS_HEADER = Buffer.from('NATS/1.0 503\r\n\r\n', 'latin1');
 
-/** Delivers one message to one subscription; drops the subscription when it reached its max. */
+/**
+ * Delivers one message to one subscription; drops the subscription when it reached its max.
+ * False when the owner refused the message (a subscribe deny list): nothing was counted.
+ */
 export function deliverMessage(
   subscription: Subscription,
   subject: string,
   reply: string,
   headerBytes: number,
   data: Buffer,
-): void {
+): boolean {
   const connection = subscription.connection;
-  if (headerBytes > 0 && !connection.hasHeaders) {
-    // nats-server parity: client.go deliverMsg strips headers for clients that did not ask for them.
-    connection.deliver(subscription.sid, subject, reply, 0, data.subarray(headerBytes));
-  } else {
-    connection.deliver(subscription.sid, subject, reply, headerBytes, data);
-  }
+  // nats-server parity: client.go deliverMsg strips headers for clients that did not ask for them.
+  const isDelivered =
+    headerBytes > 0 && !connection.hasHeaders
+      ? connection.deliver(subscription.sid, subject, reply, 0, data.subarray(headerBytes))
+      : connection.deliver(subscription.sid, subject, reply, headerBytes, data);
+  if (!isDelivered) return false;
   subscription.deliveredMsgs++;
   if (subscription.maxMsgs > 0 && subscription.deliveredMsgs >= subscription.maxMsgs) {
     connection.removeSubscription(subscription);
   }
+  return true;
 }
 
 /**
@@ -50,16 +54,12 @@ export function routeMessage(
   for (let i = 0; i < plain.length; i++) {
     const subscription = plain[i]!;
     if (!isEcho && subscription.connection === from) continue;
-    deliverMessage(subscription, subject, reply, headerBytes, data);
-    deliveries++;
+    if (deliverMessage(subscription, subject, reply, headerBytes, data)) deliveries++;
   }
   const queues = result.queues;
+  const excluded = isEcho ? undefined : from;
   for (let q = 0; q < queues.length; q++) {
-    const members = queues[q]!;
-    const member = pickQueueMember(members, isEcho ? undefined : from);
-    if (member === undefined) continue;
-    deliverMessage(member, subject, reply, headerBytes, data);
-    deliveries++;
+    if (deliverToQueue(queues[q]!, excluded, subject, reply, headerBytes, data)) deliveries++;
   }
   if (deliveries === 0 && reply.length > 0 && from !== undefined && from.hasNoResponders) {
     sendNoResponders(sublist, from, reply);
@@ -67,16 +67,29 @@ export function routeMessage(
   return deliveries;
 }
 
-/** One random member of a queue group, skipping `excluded`'s members (echo off). */
-function pickQueueMember(members: readonly Subscription[], excluded: SubscriptionOwner | undefined): Subscription | undefined {
+/**
+ * Delivers to one member of a queue group, starting at a random one and skipping
+ * `excluded`'s members (echo off). A member that refuses the message (its subscribe
+ * deny list) passes it on to the next (nats-server parity: client.go
+ * processMsgResults tries further members when deliverMsg fails).
+ */
+export function deliverToQueue(
+  members: readonly Subscription[],
+  excluded: SubscriptionOwner | undefined,
+  subject: string,
+  reply: string,
+  headerBytes: number,
+  data: Buffer,
+): boolean {
   const count = members.length;
-  if (count === 0) return undefined;
+  if (count === 0) return false;
   const start = count === 1 ? 0 : Math.floor(Math.random() * count);
   for (let i = 0; i < count; i++) {
     const member = members[(start + i) % count]!;
-    if (member.connection !== excluded) return member;
+    if (member.connection === excluded) continue;
+    if (deliverMessage(member, subject, reply, headerBytes, data)) return true;
   }
-  return undefined;
+  return false;
 }
 
 /**

@@ -5,8 +5,11 @@ export interface SubscriptionOwner {
   readonly cid: number;
   /** False for clients that did not say headers:true; the router strips headers for them. */
   readonly hasHeaders: boolean;
-  /** One message for the subscription `sid`. `data` (headers then payload) is valid only during the call. */
-  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): void;
+  /**
+   * One message for the subscription `sid`. `data` (headers then payload) is valid only during the call.
+   * Returns false when the owner refused it (a client's subscribe deny list), so a queue group can try another member.
+   */
+  deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): boolean;
   removeSubscription(subscription: Subscription): void;
 }
 

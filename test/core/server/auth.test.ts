@@ -26,18 +26,21 @@ test('no authorization block and no flags: no auth', () => {
   assert.equal(resolveServerOptions({}).auth, undefined);
 });
 
-test('token, single user, users and nkey users resolve with their permissions kept as given', () => {
+test('token, single user, users and nkey users resolve with their permissions parsed', () => {
   assert.equal(resolve({ token: 't' })?.token, 't');
   const single = resolve({ username: 'a', pass: 'b', permissions: { publish: 'x' } });
-  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: { publish: 'x' } });
+  const publishX = { publish: { allow: [{ subject: 'x', queue: '' }], deny: undefined }, subscribe: undefined, allowResponses: undefined };
+  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: publishX });
   const nkey = nkeys.createUser().getPublicKey();
   const many = resolve({
     default_permissions: { subscribe: ['d'] },
     users: [{ user: 'a', password: 'b' }, { user: 'c', password: S3CR3T_BCRYPT, permissions: { publish: ['c'] } }, { nkey }],
   });
-  assert.deepEqual(many?.users.get('a')?.permissions, { subscribe: ['d'] });
-  assert.deepEqual(many?.users.get('c')?.permissions, { publish: ['c'] });
-  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: { subscribe: ['d'] } });
+  const subscribeD = { publish: undefined, subscribe: { allow: [{ subject: 'd', queue: '' }], deny: undefined }, allowResponses: undefined };
+  assert.deepEqual(many?.users.get('a')?.permissions, subscribeD);
+  assert.deepEqual(many?.users.get('c')?.permissions?.publish?.allow, [{ subject: 'c', queue: '' }]);
+  assert.equal(many?.users.get('c')?.permissions?.subscribe, undefined, "a user's own permissions replace the defaults");
+  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: subscribeD });
 });
 
 test('flags set or replace the token and the single user', () => {
