@@ -8,7 +8,7 @@
 import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
-import { addServerFlag, CliError, describeError, isNoRespondersError, parseServerUrls, readIntegerFlag, readStringFlag } from '../cli/client-connection.ts';
+import { addConnectionFlags, CliError, describeError, isNoRespondersError, parseClientSecurity, parseServerUrls, readIntegerFlag, readStringFlag, type ClientSecurity } from '../cli/client-connection.ts';
 import { readChoiceFlag } from '../cli/stream-commands.ts';
 import {
   CLIENTS_MAX,
@@ -45,6 +45,7 @@ const REQUEST_WARMUP_MSGS = 20;
 
 type BenchOptions = {
   readonly url: string;
+  readonly security: ClientSecurity;
   readonly subject: string;
   readonly msgs: number;
   readonly sizeBytes: number;
@@ -54,7 +55,7 @@ type BenchOptions = {
 };
 
 function addBenchFlags<T>(yargs: Argv<T>, roles: { hasPublishers: boolean; hasSubscribers: boolean }): Argv<T> {
-  let builder = addServerFlag(yargs)
+  let builder = addConnectionFlags(yargs)
     .positional('subject', { type: 'string', describe: 'subject to use' })
     .option('msgs', { type: 'number', default: BENCH_MSGS_DEFAULT, describe: 'messages to publish (or expect per subscriber)' })
     .option('size', { type: 'number', default: PAYLOAD_BYTES_DEFAULT, describe: 'payload bytes per message' });
@@ -76,6 +77,7 @@ function readClientsFlag(argv: Record<string, unknown>, key: string): number {
 function parseBenchOptions(argv: Record<string, unknown>): BenchOptions {
   return {
     url: parseServerUrls(argv['server']).join(','),
+    security: parseClientSecurity(argv),
     subject: String(argv['subject']),
     msgs: readIntegerFlag(argv, 'msgs', { min: 1, max: BENCH_MSGS_MAX }),
     sizeBytes: readIntegerFlag(argv, 'size', { min: 0, max: PAYLOAD_BYTES_MAX }),
@@ -180,6 +182,7 @@ const benchSubCommand: CommandModule = {
       const progress = startProgress('subscribe', expectedMsgs);
       const group = await startSubscribers({
         url: options.url,
+        security: options.security,
         subject: options.subject,
         clients: options.subscribers,
         ...(options.queue === undefined ? {} : { queue: options.queue }),
@@ -212,6 +215,7 @@ const benchPubSubCommand: CommandModule = {
       const progress = startProgress('deliver', expectedMsgs);
       const { publish, subscribe } = await pubSubWorkload({
         url: options.url,
+        security: options.security,
         subject: options.subject,
         msgs: options.msgs,
         sizeBytes: options.sizeBytes,
@@ -257,11 +261,12 @@ const benchRequestCommand: CommandModule = {
     const options = parseBenchOptions(argv as Record<string, unknown>);
     const hasReplier = (argv as Record<string, unknown>)['replier'] !== false;
     await runBench(async () => {
-      const replier = hasReplier ? await startReplier({ url: options.url, subject: options.subject }) : undefined;
+      const replier = hasReplier ? await startReplier({ url: options.url, security: options.security, subject: options.subject }) : undefined;
       try {
         const progress = startProgress('request', options.msgs);
         const result = await requestWorkload({
           url: options.url,
+          security: options.security,
           subject: options.subject,
           msgs: options.msgs,
           sizeBytes: options.sizeBytes,
@@ -319,7 +324,7 @@ function printJsHeadline(mode: string, options: JsBenchOptions, detail: string):
 
 /** Connects, makes the bench stream, runs `body`, deletes the stream (unless --keep), closes. */
 async function withBenchStream(options: JsBenchOptions, body: (nc: Awaited<ReturnType<typeof connectBenchClient>>) => Promise<void>): Promise<void> {
-  const nc = await connectBenchClient(options.url, 'canopy-bench-js');
+  const nc = await connectBenchClient(options.url, 'canopy-bench-js', options.security);
   try {
     await prepareBenchStream({ nc, stream: options.stream, subject: options.subject, storage: options.storage });
     try {

@@ -9,6 +9,7 @@
  */
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { connect, createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { ClientSecurity } from '../cli/client-connection.ts';
 
 export const PAYLOAD_BYTES_DEFAULT = 128;
 export const PAYLOAD_BYTES_MAX = 64 * 1024 * 1024;
@@ -66,8 +67,9 @@ export function makePayload(sizeBytes: number): Uint8Array {
   return payload;
 }
 
-export function connectBenchClient(url: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: url.split(','), name, timeout: CONNECT_TIMEOUT_MS, noEcho: false });
+/** `security`: the credential and TLS options of `canopy bench`'s flags. */
+export function connectBenchClient(url: string, name: string, security: ClientSecurity = {}): Promise<NatsConnection> {
+  return connect({ ...security, servers: url.split(','), name, timeout: CONNECT_TIMEOUT_MS, noEcho: false });
 }
 
 function throughput(options: { msgs: number; bytes: number; firstAtMs: number; lastAtMs: number }): ThroughputResult {
@@ -106,6 +108,7 @@ export async function publishOnConnection(options: {
 /** Splits `msgs` over `clients` publisher connections in this process and runs them at once. */
 export async function publishWorkload(options: {
   url: string;
+  security?: ClientSecurity | undefined;
   subject: string;
   msgs: number;
   sizeBytes: number;
@@ -113,7 +116,7 @@ export async function publishWorkload(options: {
   onProgress?: ProgressFn;
 }): Promise<ThroughputResult> {
   const connections = await Promise.all(
-    Array.from({ length: options.clients }, (_, i) => connectBenchClient(options.url, `bench-pub-${i}`)),
+    Array.from({ length: options.clients }, (_, i) => connectBenchClient(options.url, `bench-pub-${i}`, options.security)),
   );
   try {
     const sentPerClient = new Array<number>(options.clients).fill(0);
@@ -165,6 +168,7 @@ export type SubscriberGroup = {
  */
 export async function startSubscribers(options: {
   url: string;
+  security?: ClientSecurity | undefined;
   subject: string;
   clients: number;
   queue?: string;
@@ -177,7 +181,7 @@ export async function startSubscribers(options: {
   onProgress?: ProgressFn;
 }): Promise<SubscriberGroup> {
   const connections = await Promise.all(
-    Array.from({ length: options.clients }, (_, i) => connectBenchClient(options.url, `bench-sub-${i}`)),
+    Array.from({ length: options.clients }, (_, i) => connectBenchClient(options.url, `bench-sub-${i}`, options.security)),
   );
   const perClientMsgs = new Array<number>(options.clients).fill(0);
   let total = 0;
@@ -234,8 +238,8 @@ export async function startSubscribers(options: {
 export type Replier = { close(): Promise<void> };
 
 /** Answers every request on `subject` with its own payload. */
-export async function startReplier(options: { url: string; subject: string; queue?: string }): Promise<Replier> {
-  const nc = await connectBenchClient(options.url, 'bench-replier');
+export async function startReplier(options: { url: string; security?: ClientSecurity | undefined; subject: string; queue?: string }): Promise<Replier> {
+  const nc = await connectBenchClient(options.url, 'bench-replier', options.security);
   nc.subscribe(options.subject, {
     ...(options.queue === undefined ? {} : { queue: options.queue }),
     callback: (err, msg) => {
@@ -271,6 +275,7 @@ export function summarizeLatencies(samplesUs: readonly number[], elapsedMs: numb
 /** Sends `msgs` requests one after another (after `warmupMsgs` unmeasured ones) and reports latencies. */
 export async function requestWorkload(options: {
   url: string;
+  security?: ClientSecurity | undefined;
   subject: string;
   msgs: number;
   sizeBytes: number;
@@ -278,7 +283,7 @@ export async function requestWorkload(options: {
   warmupMsgs: number;
   onProgress?: ProgressFn;
 }): Promise<LatencyResult> {
-  const nc = await connectBenchClient(options.url, 'bench-requester');
+  const nc = await connectBenchClient(options.url, 'bench-requester', options.security);
   try {
     const payload = makePayload(options.sizeBytes);
     for (let i = 0; i < options.warmupMsgs; i++) await nc.request(options.subject, payload, { timeout: options.timeoutMs });
@@ -299,6 +304,7 @@ export async function requestWorkload(options: {
 /** Publisher(s) and subscriber(s) in this process: returns both sides' figures. */
 export async function pubSubWorkload(options: {
   url: string;
+  security?: ClientSecurity | undefined;
   subject: string;
   msgs: number;
   sizeBytes: number;
@@ -311,6 +317,7 @@ export async function pubSubWorkload(options: {
   const expectedMsgs = options.queue === undefined ? options.msgs * options.subscribers : options.msgs;
   const group = await startSubscribers({
     url: options.url,
+    security: options.security,
     subject: options.subject,
     clients: options.subscribers,
     ...(options.queue === undefined ? {} : { queue: options.queue }),
@@ -322,6 +329,7 @@ export async function pubSubWorkload(options: {
   try {
     const publish = await publishWorkload({
       url: options.url,
+      security: options.security,
       subject: options.subject,
       msgs: options.msgs,
       sizeBytes: options.sizeBytes,

@@ -10,12 +10,14 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
 import { compileTemplate, renderTemplate, TemplateError, type BodyTemplate } from './body-template.ts';
 import {
-  addServerFlag,
+  addConnectionFlags,
   CliError,
   connectClient,
   describeError,
   isNoRespondersError,
+  parseClientSecurity,
   parseServerUrls,
+  type ClientSecurity,
   readDurationMsFlag,
   readIntegerFlag,
   readStringFlag,
@@ -194,6 +196,7 @@ async function closeQuietly(nc: NatsConnection): Promise<void> {
 
 type PubOptions = {
   readonly servers: string[];
+  readonly security: ClientSecurity;
   readonly templates: MessageTemplates;
   readonly count: number;
   readonly sleepMs: number;
@@ -211,6 +214,7 @@ async function parsePubOptions(argv: Record<string, unknown>): Promise<PubOption
   const body = isStdin ? await readStdin() : (bodyArgument ?? '');
   return {
     servers,
+    security: parseClientSecurity(argv),
     templates: parseMessageTemplates(argv, body),
     count,
     sleepMs: sleep,
@@ -249,7 +253,7 @@ export const pubCommand: CommandModule = {
   command: 'pub <subject> [body]',
   describe: 'publish a message (or --count of them)',
   builder: (yargs) =>
-    addTemplatesFlag(addHeaderFlag(addServerFlag(yargs)))
+    addTemplatesFlag(addHeaderFlag(addConnectionFlags(yargs)))
       .positional('subject', { type: 'string', describe: 'subject to publish to' })
       .positional('body', { type: 'string', describe: 'message body (templates allowed)' })
       .option('count', { type: 'number', default: 1, describe: 'number of messages to publish' })
@@ -260,7 +264,7 @@ export const pubCommand: CommandModule = {
       .epilogue(TEMPLATE_HELP),
   handler: async (argv) => {
     const options = await parsePubOptions(argv as Record<string, unknown>);
-    const nc = await connectClient({ servers: options.servers, name: 'canopy pub' });
+    const nc = await connectClient({ servers: options.servers, security: options.security, name: 'canopy pub' });
     try {
       const startedMs = performance.now();
       const { bytes, subject } = await publishMessages(nc, options);
@@ -286,7 +290,7 @@ export const subCommand: CommandModule = {
   command: 'sub <subject>',
   describe: 'subscribe and print messages',
   builder: (yargs) =>
-    addCountFlag(addServerFlag(yargs), 'exit after this many messages', undefined)
+    addCountFlag(addConnectionFlags(yargs), 'exit after this many messages', undefined)
       .positional('subject', { type: 'string', describe: 'subject (wildcards allowed)' })
       .option('queue', { type: 'string', describe: 'join this queue group' })
       .option('raw', { alias: 'r', type: 'boolean', describe: 'print payloads only, one per line' })
@@ -294,12 +298,13 @@ export const subCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as Record<string, unknown>;
     const servers = parseServerUrls(args['server']);
+    const security = parseClientSecurity(args);
     const count = args['count'] === undefined ? undefined : readIntegerFlag(args, 'count', { min: 1, max: MESSAGE_COUNT_MAX });
     const queue = readStringFlag(args, 'queue');
     const subject = String(args['subject']);
     const isRaw = args['raw'] === true;
     const isHeadersOnly = args['headers-only'] === true;
-    const nc = await connectClient({ servers, name: 'canopy sub' });
+    const nc = await connectClient({ servers, security, name: 'canopy sub' });
     try {
       reportStatus(nc);
       const subscription = nc.subscribe(subject, {
@@ -357,7 +362,7 @@ export const reqCommand: CommandModule = {
   aliases: ['request'],
   describe: 'send a request and print the reply',
   builder: (yargs) =>
-    addTemplatesFlag(addHeaderFlag(addServerFlag(yargs)))
+    addTemplatesFlag(addHeaderFlag(addConnectionFlags(yargs)))
       .positional('subject', { type: 'string', describe: 'subject to send the request to' })
       .positional('body', { type: 'string', describe: 'request body (templates allowed)' })
       .option('count', { type: 'number', default: 1, describe: 'number of requests, sent one after another' })
@@ -368,13 +373,14 @@ export const reqCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as Record<string, unknown>;
     const servers = parseServerUrls(args['server']);
+    const security = parseClientSecurity(args);
     const count = readIntegerFlag(args, 'count', { min: 1, max: MESSAGE_COUNT_MAX });
     const timeoutMs = readDurationMsFlag(args, 'timeout', { max: REQUEST_TIMEOUT_MS_MAX });
     if (timeoutMs < 1) throw new ConfigError('timeout', 'must be at least 1 ms');
     const sleep = args['sleep'] === undefined ? 0 : readDurationMsFlag(args, 'sleep', { max: SLEEP_MS_MAX });
     const templates = parseMessageTemplates(args, readBodyArgument(args) ?? '');
     const isRaw = args['raw'] === true;
-    const nc = await connectClient({ servers, name: 'canopy req' });
+    const nc = await connectClient({ servers, security, name: 'canopy req' });
     try {
       for (let index = 1; index <= count; index++) {
         const subject = renderTemplate(templates.subject, { count: index });
@@ -407,7 +413,7 @@ export const replyCommand: CommandModule = {
   command: 'reply <subject> [body]',
   describe: 'answer requests with a body (templates, {{Request}}) or --echo',
   builder: (yargs) =>
-    addCountFlag(addTemplatesFlag(addHeaderFlag(addServerFlag(yargs))), 'exit after answering this many requests', undefined)
+    addCountFlag(addTemplatesFlag(addHeaderFlag(addConnectionFlags(yargs))), 'exit after answering this many requests', undefined)
       .positional('subject', { type: 'string', describe: 'subject to listen on (wildcards allowed)' })
       .positional('body', { type: 'string', describe: 'reply body (templates allowed; {{Request}} is the request payload)' })
       .option('queue', { type: 'string', default: REPLY_QUEUE_DEFAULT, describe: 'queue group name' })
@@ -416,6 +422,7 @@ export const replyCommand: CommandModule = {
   handler: async (argv) => {
     const args = argv as Record<string, unknown>;
     const servers = parseServerUrls(args['server']);
+    const security = parseClientSecurity(args);
     const count = args['count'] === undefined ? undefined : readIntegerFlag(args, 'count', { min: 1, max: MESSAGE_COUNT_MAX });
     const queue = readStringFlag(args, 'queue') ?? REPLY_QUEUE_DEFAULT;
     const bodyArgument = readBodyArgument(args);
@@ -427,7 +434,7 @@ export const replyCommand: CommandModule = {
     const body = compileFlagTemplate('body', bodyArgument ?? '', isTemplated);
     const headerTemplates = parseHeaderFlags(args, isTemplated);
     const subject = String(args['subject']);
-    const nc = await connectClient({ servers, name: 'canopy reply' });
+    const nc = await connectClient({ servers, security, name: 'canopy reply' });
     try {
       reportStatus(nc);
       const subscription = nc.subscribe(subject, { queue, ...(count === undefined ? {} : { max: count }) });

@@ -1,8 +1,10 @@
 /**
- * What every client command shares: the `--server` flag, URL validation, and a
- * connect() whose failures become one readable line (a CliError), never a stack.
+ * What every client command shares: the `--server` flag and the auth/TLS flags (the
+ * `nats` CLI's names), their validation, and a connect() whose failures become one
+ * readable line (a CliError), never a stack.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Argv } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
 
@@ -23,13 +25,71 @@ export class CliError extends Error {
   }
 }
 
-export function addServerFlag<T>(yargs: Argv<T>): Argv<T> {
-  return yargs.option('server', {
-    alias: 's',
-    type: 'string',
-    default: SERVER_URL_DEFAULT,
-    describe: 'server URL(s), comma-separated',
-  }) as Argv<T>;
+/** `--server` and the credential / TLS flags, with the `nats` CLI's names. */
+export function addConnectionFlags<T>(yargs: Argv<T>): Argv<T> {
+  return yargs
+    .option('server', { alias: 's', type: 'string', default: SERVER_URL_DEFAULT, describe: 'server URL(s), comma-separated' })
+    .option('user', { type: 'string', describe: 'username' })
+    .option('password', { type: 'string', describe: 'password' })
+    .option('token', { type: 'string', describe: 'authentication token' })
+    .option('nkey', { type: 'string', describe: 'file holding a user nkey seed (SU...)' })
+    .option('tlsca', { type: 'string', describe: 'CA file to verify the server certificate' })
+    .option('tlscert', { type: 'string', describe: 'client certificate file (with --tlskey)' })
+    .option('tlskey', { type: 'string', describe: 'client private key file (with --tlscert)' }) as Argv<T>;
+}
+
+/** What the credential and TLS flags add to connect()'s options. */
+export type ClientSecurity = Pick<ConnectionOptions, 'user' | 'pass' | 'token' | 'authenticator' | 'tls'>;
+
+/** Reads the credential and TLS flags; a bad combination or unreadable file is a usage error (exit 2). */
+export function parseClientSecurity(argv: Record<string, unknown>): ClientSecurity {
+  const security: ClientSecurity = {};
+  const user = readStringFlag(argv, 'user');
+  const password = readStringFlag(argv, 'password');
+  const token = readStringFlag(argv, 'token');
+  const nkeyFile = readStringFlag(argv, 'nkey');
+  if (password !== undefined && user === undefined) throw new ConfigError('password', 'needs --user');
+  const methods = [user === undefined ? '' : '--user', token === undefined ? '' : '--token', nkeyFile === undefined ? '' : '--nkey'].filter((m) => m !== '');
+  if (methods.length > 1) throw new ConfigError(methods[1]!.slice(2), `give only one of ${methods.join(', ')}`);
+  if (user !== undefined) {
+    security.user = user;
+    if (password !== undefined) security.pass = password;
+  }
+  if (token !== undefined) security.token = token;
+  if (nkeyFile !== undefined) {
+    const seed = readFlagFile('nkey', nkeyFile).trim();
+    try {
+      nkeys.fromSeed(new TextEncoder().encode(seed));
+    } catch {
+      throw new ConfigError('nkey', `${JSON.stringify(nkeyFile)} does not hold an nkey seed`);
+    }
+    security.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  const caFile = readStringFlag(argv, 'tlsca');
+  const certFile = readStringFlag(argv, 'tlscert');
+  const keyFile = readStringFlag(argv, 'tlskey');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(certFile === undefined ? 'tlskey' : 'tlscert', 'give --tlscert and --tlskey together');
+  }
+  if (caFile !== undefined || certFile !== undefined) {
+    const tls: NonNullable<ConnectionOptions['tls']> = {};
+    if (caFile !== undefined) tls.ca = readFlagFile('tlsca', caFile);
+    if (certFile !== undefined && keyFile !== undefined) {
+      tls.cert = readFlagFile('tlscert', certFile);
+      tls.key = readFlagFile('tlskey', keyFile);
+    }
+    security.tls = tls;
+  }
+  return security;
+}
+
+function readFlagFile(key: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : describeError(err);
+    throw new ConfigError(key, `cannot read ${JSON.stringify(path)} (${reason})`);
+  }
 }
 
 /** Splits and validates `--server`; a bad entry is a usage error (exit 2). */
@@ -57,10 +117,11 @@ function validateServerUrl(url: string): void {
 }
 
 /** Connects with the official client; any failure is a CliError naming the servers. */
-export async function connectClient(options: { servers: readonly string[]; name: string }): Promise<NatsConnection> {
+export async function connectClient(options: { servers: readonly string[]; name: string; security: ClientSecurity }): Promise<NatsConnection> {
   const target = options.servers.join(',');
   try {
     return await connect({
+      ...options.security,
       servers: [...options.servers],
       name: options.name,
       timeout: CONNECT_TIMEOUT_MS,

@@ -8,7 +8,7 @@ import { jetstream, type ConsumerConfig, type ConsumerInfo, type JsMsg } from '@
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
 import { parseDurationMs } from '../../core/util/duration.ts';
-import { addServerFlag, CliError, readIntegerFlag, readStringFlag } from './client-connection.ts';
+import { addConnectionFlags, CliError, readIntegerFlag, readStringFlag } from './client-connection.ts';
 import {
   addForceFlag,
   addJsonFlag,
@@ -147,7 +147,7 @@ export function formatConsumerInfo(info: ConsumerInfo): string {
 }
 
 function addStreamAndConsumerPositionals<T>(yargs: Argv<T>): Argv<T> {
-  return addServerFlag(yargs)
+  return addConnectionFlags(yargs)
     .positional('stream', { type: 'string', describe: 'stream name' })
     .positional('name', { type: 'string', describe: 'consumer name' }) as Argv<T>;
 }
@@ -194,7 +194,7 @@ const consumerLsCommand: CommandModule = {
   describe: 'list the consumers of a stream (names; --long for a table)',
   builder: (yargs) =>
     addJsonFlag(
-      addServerFlag(yargs)
+      addConnectionFlags(yargs)
         .positional('stream', { type: 'string', describe: 'stream name' })
         .option('long', { alias: 'l', type: 'boolean', describe: 'a table with type, ack pending and unprocessed counts' }),
       'print the list of ConsumerInfo as JSON',

@@ -10,7 +10,7 @@ import { Kvm, type KV, type KvEntry, type KvOptions, type KvStatus } from '@nats
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
-import { addServerFlag, CliError, readIntegerFlag } from './client-connection.ts';
+import { addConnectionFlags, CliError, readIntegerFlag } from './client-connection.ts';
 import {
   addForceFlag,
   addJsonFlag,
@@ -113,7 +113,7 @@ function valueWithNewline(value: Uint8Array): Buffer {
 }
 
 function addBucketPositional<T>(yargs: Argv<T>): Argv<T> {
-  return addServerFlag(yargs).positional('bucket', { type: 'string', describe: 'bucket name' }) as Argv<T>;
+  return addConnectionFlags(yargs).positional('bucket', { type: 'string', describe: 'bucket name' }) as Argv<T>;
 }
 
 function addBucketAndKeyPositionals<T>(yargs: Argv<T>, keyDescription = 'key'): Argv<T> {

@@ -25,7 +25,7 @@ import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError, parseSizeBytes } from '../../core/server/options.ts';
 import { parseDurationMs } from '../../core/util/duration.ts';
-import { addServerFlag, CliError, connectClient, describeError, isNoRespondersError, parseServerUrls, readIntegerFlag, readStringFlag } from './client-connection.ts';
+import { addConnectionFlags, CliError, connectClient, describeError, isNoRespondersError, parseClientSecurity, parseServerUrls, readIntegerFlag, readStringFlag } from './client-connection.ts';
 
 /** JetStream API limits are int64; a JS number is exact up to 2^53. */
 export const JS_INTEGER_MAX = Number.MAX_SAFE_INTEGER;
@@ -77,7 +77,7 @@ export async function withJetStream<T>(
   body: (jsm: JetStreamManager, nc: NatsConnection) => Promise<T>,
 ): Promise<T> {
   const servers = parseServerUrls(argv['server']);
-  const nc = await connectClient({ servers, name: clientName });
+  const nc = await connectClient({ servers, security: parseClientSecurity(argv), name: clientName });
   try {
     let jsm: JetStreamManager;
     try {
@@ -330,7 +330,7 @@ const streamAddCommand: CommandModule = {
   aliases: ['create', 'new'],
   describe: 'create a stream',
   builder: (yargs) =>
-    addServerFlag(yargs)
+    addConnectionFlags(yargs)
       .positional('name', { type: 'string', describe: 'stream name' })
       .option('subjects', { type: 'string', describe: 'subjects to store, comma-separated (default: the stream name)' })
       .option('storage', { type: 'string', describe: 'file or memory (default file)' })
@@ -379,7 +379,7 @@ const streamLsCommand: CommandModule = {
   aliases: ['list'],
   describe: 'list the streams (names; --long for a table)',
   builder: (yargs) =>
-    addServerFlag(yargs)
+    addConnectionFlags(yargs)
       .option('long', { alias: 'l', type: 'boolean', describe: 'a table with messages, bytes and subjects' })
       .option('subject', { type: 'string', describe: 'only streams whose subjects overlap this one' })
       .option('json', { type: 'boolean', describe: 'print the list of StreamInfo as JSON' }),
@@ -421,7 +421,7 @@ const streamInfoCommand: CommandModule = {
   command: 'info <name>',
   describe: 'show a stream’s configuration and state',
   builder: (yargs) =>
-    addJsonFlag(addServerFlag(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'print the raw StreamInfo as JSON'),
+    addJsonFlag(addConnectionFlags(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'print the raw StreamInfo as JSON'),
   handler: async (argv) => {
     const args = argv as Record<string, unknown>;
     const name = readNameArgument(args, 'name', 'stream');
@@ -445,7 +445,7 @@ const streamRmCommand: CommandModule = {
   command: 'rm <name>',
   aliases: ['delete', 'del'],
   describe: 'delete a stream and all its messages (needs --force)',
-  builder: (yargs) => addForceFlag(addServerFlag(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'really delete it'),
+  builder: (yargs) => addForceFlag(addConnectionFlags(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'really delete it'),
   handler: async (argv) => {
     const args = argv as Record<string, unknown>;
     const name = readNameArgument(args, 'name', 'stream');
@@ -478,7 +478,7 @@ const streamPurgeCommand: CommandModule = {
   command: 'purge <name>',
   describe: 'remove messages from a stream (needs --force)',
   builder: (yargs) =>
-    addForceFlag(addServerFlag(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'really purge')
+    addForceFlag(addConnectionFlags(yargs).positional('name', { type: 'string', describe: 'stream name' }), 'really purge')
       .option('subject', { type: 'string', describe: 'only messages on this subject (wildcards allowed)' })
       .option('seq', { type: 'string', describe: 'remove messages below this sequence (it stays)' })
       .option('keep', { type: 'string', describe: 'keep this many of the newest messages' }),
@@ -519,7 +519,7 @@ const streamGetCommand: CommandModule = {
   describe: 'print one stored message: by sequence, or the last on --last-for <subject>',
   builder: (yargs) =>
     addJsonFlag(
-      addServerFlag(yargs)
+      addConnectionFlags(yargs)
         .positional('name', { type: 'string', describe: 'stream name' })
         .positional('seq', { type: 'string', describe: 'stream sequence of the message' })
         .option('last-for', { type: 'string', describe: 'the last message on this subject instead' }),

@@ -8,7 +8,7 @@ import { connect, headers, type Msg, type NatsConnection } from '@nats-io/transp
 import { compileTemplate, formatKitchen, formatRfc3339, renderTemplate, TemplateError } from '../../scripts/cli/body-template.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { freePort, runCanopy, type CliRun } from '../helpers/processes.ts';
+import { exitCodeOf, freePort, runCanopyUntilTestEnds as canopy, type CliRun } from '../helpers/processes.ts';
 
 /** CLI startup goes through tsx; give it room on a busy machine. */
 const CLI_TIMEOUT_MS = 30_000;
@@ -25,23 +25,6 @@ after(async () => {
   await nc.close();
   await broker.close();
 });
-
-/** Runs the CLI and kills it when the test ends, whatever happened. */
-function canopy(t: { after(fn: () => void): void }, args: readonly string[], options: { input?: string } = {}): CliRun {
-  const run = runCanopy(args, options);
-  t.after(() => run.child.kill('SIGKILL'));
-  return run;
-}
-
-async function exitCodeOf(run: CliRun): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no exit within ${CLI_TIMEOUT_MS} ms; stderr: ${run.stderr()}`), CLI_TIMEOUT_MS);
-  });
-  const code = await Promise.race([run.exited, timeout]);
-  clearTimeout(timer);
-  return code;
-}
 
 function stderrLines(run: CliRun): string[] {
   return run.stderr().trim().split('\n');

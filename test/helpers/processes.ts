@@ -49,3 +49,24 @@ export function runCanopy(args: readonly string[], options: { input?: string } =
   });
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
+
+/** How long a CLI run may take before exitCodeOf gives up (startup goes through tsx). */
+export const CLI_EXIT_TIMEOUT_MS = 30_000;
+
+/** runCanopy, killed when the test ends whatever happened. */
+export function runCanopyUntilTestEnds(t: { after(fn: () => void): void }, args: readonly string[], options: { input?: string } = {}): CliRun {
+  const run = runCanopy(args, options);
+  t.after(() => run.child.kill('SIGKILL'));
+  return run;
+}
+
+/** The run's exit code, or a message with its stderr when it does not exit in time. */
+export async function exitCodeOf(run: CliRun, timeoutMs = CLI_EXIT_TIMEOUT_MS): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no exit within ${timeoutMs} ms; stderr: ${run.stderr()}`), timeoutMs);
+  });
+  const code = await Promise.race([run.exited, timeout]);
+  clearTimeout(timer);
+  return code;
+}
