@@ -8,28 +8,17 @@
  * cursor, until the hub answers error 'store'; then the filler goes and the leaf reconnects.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { LinkMessage } from '../../../core/link/index.ts';
+import { mountTmpfs } from '../../helpers/tmpfs.ts';
 import { LinkTestClient, newIncarnation, startTestHub, type TestHub } from './link-test-client.ts';
 
 const MSG_BYTES = 4096;
 const BATCH_MSGS = 64;
 /** Batches at most before giving up on filling 8 MiB (each is 256 KiB). */
 const BATCHES_MAX = 200;
-
-function run(command: string, args: readonly string[]): string | undefined {
-  try {
-    execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    return undefined;
-  } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    return `${command} ${args.join(' ')} failed: ${stderr || String(err)}`;
-  }
-}
 
 function bigMessages(from: number, count: number): LinkMessage[] {
   const msgs: LinkMessage[] = [];
@@ -42,22 +31,11 @@ function bigMessages(from: number, count: number): LinkMessage[] {
 }
 
 test('a failed commit: error store and a close, nothing acknowledged that is not on disk; after space returns the leaf resends and all is stored once', async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'canopy-hub-full-'));
-  const mountDir = join(work, 'mnt');
-  mkdirSync(mountDir);
   let hub: TestHub | undefined;
-  let isMounted = false;
-  t.after(async () => {
+  const mountDir = mountTmpfs(t, 8 * 1024 * 1024, async () => {
     await hub?.close();
-    if (isMounted && run('umount', [mountDir]) !== undefined) run('umount', ['-l', mountDir]);
-    rmSync(work, { recursive: true, force: true });
   });
-  const refused = run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountDir]);
-  if (refused !== undefined) {
-    t.skip(`cannot mount a tmpfs (needs root): ${refused.split('\n')[0]}`);
-    return;
-  }
-  isMounted = true;
+  if (mountDir === undefined) return;
   const filler = join(mountDir, 'filler');
   writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024, 0xa5));
   const storeDir = join(mountDir, 'store');
