@@ -20,6 +20,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
+import { wsMessageBytes } from '../../core/link-host/message-bytes.ts';
 import { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { linkStatesByPeer, receivedStreamRows, type ReceivedStreamStatus } from '../../core/link-host/link-states.ts';
 import {
@@ -353,7 +354,7 @@ export class LeafAcceptor {
       }
       let frame: LeafFrame;
       try {
-        frame = decodeLeafFrame(bytesOf(data));
+        frame = decodeLeafFrame(wsMessageBytes(data));
       } catch (err) {
         if (!(err instanceof LinkError)) throw err;
         conn.log.warn({ err }, 'undecodable frame from a leaf');
@@ -547,11 +548,6 @@ export class LeafAcceptor {
 
 // ---------------------------------------------------------------- helpers
 
-/** The bytes of a ws message (binaryType 'nodebuffer': a Buffer; fragments arrive joined). */
-function bytesOf(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-}
 
 function digestOf(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();

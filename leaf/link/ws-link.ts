@@ -33,6 +33,7 @@ import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import type { JetStream } from '../../core/jetstream/jetstream.ts';
 import type { Stream } from '../../core/jetstream/stream.ts';
+import { wsMessageBytes } from '../../core/link-host/message-bytes.ts';
 import { DurableSeqs } from '../../core/link-host/durable-seqs.ts';
 import { linkStatesByPeer, receivedStreamRows, type ReceivedStreamStatus } from '../../core/link-host/link-states.ts';
 import { ReceiverHost, TurnFlusher, type ReceiverHostStats } from '../../core/link-host/receiver-host.ts';
@@ -464,7 +465,7 @@ export class LeafLink {
     }
     let frame: HubFrame;
     try {
-      frame = decodeHubFrame(rawBytes(data));
+      frame = decodeHubFrame(wsMessageBytes(data));
     } catch (err) {
       if (!(err instanceof LinkError)) throw err;
       this.#log.warn({ err, url: transport.url }, 'undecodable frame from the hub');
@@ -634,9 +635,3 @@ export class LeafLink {
   }
 }
 
-/** The bytes of a ws message (a Buffer with the default binaryType; the other shapes for completeness). */
-function rawBytes(data: WebSocket.RawData): Uint8Array {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return new Uint8Array(data);
-}
