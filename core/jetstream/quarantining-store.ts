@@ -69,31 +69,26 @@ export class QuarantiningStore implements StreamStore {
   }
 
   loadNext(filter: SubjectFilter, fromSeq: number): StoredMessage | undefined {
-    let from = fromSeq;
-    for (let skips = 0; skips < DAMAGED_SKIPS_PER_READ_MAX; skips++) {
-      try {
-        return this.#inner.loadNext(filter, from);
-      } catch (err) {
-        const seq = this.#damagedSeq(err);
-        if (seq === undefined || seq < from) return undefined;
-        from = seq + 1;
-      }
-    }
-    return undefined;
+    return this.#readPastDamage(fromSeq, (from) => this.#inner.loadNext(filter, from), undefined);
   }
 
   loadRange(fromSeq: number, maxMsgs: number, maxBytes: number): StoredMessage[] {
+    return this.#readPastDamage(fromSeq, (from) => this.#inner.loadRange(from, maxMsgs, maxBytes), []);
+  }
+
+  /** A forward read that steps over damaged records (each quarantined), at most DAMAGED_SKIPS_PER_READ_MAX of them. */
+  #readPastDamage<T>(fromSeq: number, read: (from: number) => T, none: T): T {
     let from = fromSeq;
     for (let skips = 0; skips < DAMAGED_SKIPS_PER_READ_MAX; skips++) {
       try {
-        return this.#inner.loadRange(from, maxMsgs, maxBytes);
+        return read(from);
       } catch (err) {
         const seq = this.#damagedSeq(err);
-        if (seq === undefined || seq < from) return [];
+        if (seq === undefined || seq < from) return none;
         from = seq + 1;
       }
     }
-    return [];
+    return none;
   }
 
   loadLast(filter: SubjectFilter): StoredMessage | undefined {
