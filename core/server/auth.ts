@@ -4,14 +4,17 @@
  * Ed25519 signature of the per-connection INFO `nonce`). The config uses
  * nats-server's names (`authorization { token | user, password | users: [...] }`);
  * a user's `permissions` (or the block's `default_permissions`) are parsed by
- * permissions.ts and enforced by the connection. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
+ * permissions.ts and enforced by the connection. With the `tls` block's `verify_and_map`, the
+ * client certificate names the user (cert-identity.ts) and such users need no password. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
  * that carries one is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { mapCertToUser, userDnsOf, type UserDn } from './cert-identity.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
+import type { ClientTlsPeer } from './listener-tls.ts';
 import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
 import { parsePermissions, type UserPermissions } from './permissions.ts';
 
@@ -20,8 +23,8 @@ export type Permissions = UserPermissions;
 
 export type PasswordUser = {
   readonly user: string;
-  /** Plain text or a bcrypt hash (`$2a$…`). */
-  readonly password: string;
+  /** Plain text or a bcrypt hash (`$2a$…`); undefined for a user named by a certificate (`verify_and_map`). */
+  readonly password: string | undefined;
   readonly permissions: Permissions | undefined;
 };
 
@@ -41,11 +44,13 @@ export type AuthOptions = {
   readonly nkeyUsers: ReadonlyMap<string, NkeyUser>;
   /** `authorization.timeout`, which replaces `auth_timeout` as in nats-server. */
   readonly timeoutMs: number | undefined;
+  /** `tls.verify_and_map`: users are named by the client certificate, not by CONNECT's `user`. */
+  readonly isCertMapped: boolean;
 };
 
 /** Who a connection authenticated as (the connection's permissions and /connz `authorized_user` read it). */
 export type AuthorizedUser = {
-  readonly kind: 'token' | 'password' | 'nkey';
+  readonly kind: 'token' | 'password' | 'nkey' | 'cert';
   /** The user name, the public nkey, or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
   readonly name: string;
   readonly permissions: Permissions | undefined;
@@ -85,7 +90,7 @@ function permissionsField(fields: Fields, path: string, names: readonly string[]
   return parsePermissions(found.value, found.key);
 }
 
-function parseUsers(value: unknown, defaults: Permissions | undefined): { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> } {
+function parseUsers(value: unknown, defaults: Permissions | undefined, isCertMapped: boolean): { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> } {
   if (!Array.isArray(value)) throw new ConfigError('authorization.users', 'must be an array of {"user", "password"} or {"nkey"} objects');
   const users = new Map<string, PasswordUser>();
   const nkeyUsers = new Map<string, NkeyUser>();
@@ -108,7 +113,9 @@ function parseUsers(value: unknown, defaults: Permissions | undefined): { users:
     }
     if (user === undefined) throw new ConfigError(path, 'needs "user" and "password", or "nkey"');
     if (typeof user.value !== 'string' || user.value === '') throw new ConfigError(user.key, 'must be a non-empty string');
-    if (password === undefined) throw new ConfigError(`${path}.password`, 'is required with "user"');
+    if (password === undefined && !isCertMapped) {
+      throw new ConfigError(`${path}.password`, 'is required with "user" (unless tls.verify_and_map names users by their certificates)');
+    }
     if (users.has(user.value)) throw new ConfigError(user.key, `user "${user.value}" is listed twice`);
     users.set(user.value, { user: user.value, password, permissions });
   });
@@ -120,7 +127,15 @@ function parseUsers(value: unknown, defaults: Permissions | undefined): { users:
  * (which replace the block's token, user and password); undefined when no auth is
  * configured. Throws ConfigError naming the key for a bad shape.
  */
-export function resolveAuthOptions(raw: { authorization: unknown; token: string; user: string; password: string }): AuthOptions | undefined {
+export function resolveAuthOptions(raw: {
+  authorization: unknown;
+  token: string;
+  user: string;
+  password: string;
+  /** How `verify_and_map` was spelled when it is on (for errors); undefined when off. */
+  certMapLabel?: string | undefined;
+}): AuthOptions | undefined {
+  const isCertMapped = raw.certMapLabel !== undefined;
   const block = raw.authorization ?? {};
   if (!isPlainObject(block)) {
     throw new ConfigError('authorization', 'must be an object such as {"token": "…"}, {"user": "…", "password": "…"} or {"users": [...]}');
@@ -144,7 +159,7 @@ export function resolveAuthOptions(raw: { authorization: unknown; token: string;
       throw new ConfigError('authorization.timeout', 'must be a duration of at least 10 ms, such as 2 (seconds) or "500ms"');
     }
   }
-  const { users, nkeyUsers } = block['users'] === undefined ? { users: new Map<string, PasswordUser>(), nkeyUsers: new Map<string, NkeyUser>() } : parseUsers(block['users'], permissions);
+  const { users, nkeyUsers } = block['users'] === undefined ? { users: new Map<string, PasswordUser>(), nkeyUsers: new Map<string, NkeyUser>() } : parseUsers(block['users'], permissions, isCertMapped);
   if (user !== undefined || password !== undefined) {
     if (user === undefined) throw new ConfigError(raw.password !== '' ? 'pass' : 'authorization.password', 'needs a user ("user" in the block, or --user)');
     if (password === undefined) throw new ConfigError(raw.user !== '' ? 'user' : 'authorization.user', 'needs a password ("password" in the block, or --pass)');
@@ -154,11 +169,14 @@ export function resolveAuthOptions(raw: { authorization: unknown; token: string;
   if (token !== undefined && users.size + nkeyUsers.size > 0) {
     throw new ConfigError(raw.token !== '' ? 'auth' : 'authorization.token', 'cannot be combined with users');
   }
+  if (raw.certMapLabel !== undefined && users.size === 0) {
+    throw new ConfigError(raw.certMapLabel, 'needs authorization.users: the users certificates are mapped to');
+  }
   if (token === undefined && users.size === 0 && nkeyUsers.size === 0) {
     if (Object.keys(block).length > 0) throw new ConfigError('authorization', 'needs "token", "user" and "password", or "users"');
     return undefined;
   }
-  return { token, permissions, users, nkeyUsers, timeoutMs };
+  return { token, permissions, users, nkeyUsers, timeoutMs, isCertMapped };
 }
 
 /** A fresh nonce for one connection's INFO. */
@@ -171,7 +189,14 @@ function stringField(fields: Fields, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** Checks CONNECT credentials against the configured users. One per server. */
+/** What a connection offers besides its CONNECT: the INFO nonce it signed, and its TLS handshake. */
+export type AuthContext = { readonly nonce: string | undefined; readonly tlsPeer: ClientTlsPeer | undefined };
+
+/**
+ * Checks CONNECT credentials against the configured users. One per server, made from a plain
+ * AuthOptions value; a config reload makes a new one (passing the old, whose remembered bcrypt
+ * checks stay valid: they are keyed by the hash) and re-checks every connection with it.
+ */
 export class Authenticator {
   readonly options: AuthOptions;
   /** nats-server sends a nonce when any nkey user exists. */
@@ -179,9 +204,12 @@ export class Authenticator {
   readonly #nkeyVerifiers: ReadonlyMap<string, KeyObject>;
   /** Keys `<hash>\n<sha256 of the password>` of bcrypt checks that passed, oldest first. */
   readonly #bcryptPassed: Set<string>;
+  /** User names that are DNs, parsed once (verify_and_map). */
+  readonly #userDns: readonly UserDn[];
 
-  constructor(options: AuthOptions) {
+  constructor(options: AuthOptions, previous?: Authenticator) {
     this.options = options;
+    this.#userDns = options.isCertMapped ? userDnsOf(options.users.keys()) : [];
     this.isNonceRequired = options.nkeyUsers.size > 0;
     const verifiers = new Map<string, KeyObject>();
     for (const nkey of options.nkeyUsers.keys()) {
@@ -189,22 +217,24 @@ export class Authenticator {
       if (verifier !== undefined) verifiers.set(nkey, verifier);
     }
     this.#nkeyVerifiers = verifiers;
-    this.#bcryptPassed = new Set();
+    this.#bcryptPassed = previous === undefined ? new Set() : previous.#bcryptPassed;
   }
 
   /** nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token. */
-  authenticate(connect: Fields, nonce: string | undefined): AuthResult {
+  authenticate(connect: Fields, context: AuthContext): AuthResult {
     const { nkeyUsers, users, token } = this.options;
+    const { nonce } = context;
     if (stringField(connect, 'jwt') !== '') {
       return { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined };
     }
     const nkey = stringField(connect, 'nkey');
     if (nkeyUsers.size > 0 && nkey !== '') return this.#authenticateNkey(nkey, stringField(connect, 'sig'), nonce);
+    if (users.size > 0 && this.options.isCertMapped) return this.#authenticateCert(connect, context.tlsPeer);
     if (users.size > 0) {
       const name = stringField(connect, 'user');
       const user = users.get(name);
       if (user === undefined) return { isAuthorized: false, reason: name === '' ? 'no user given' : 'unknown user', user: name };
-      if (!this.#isSecretMatch(user.password, stringField(connect, 'pass'))) return { isAuthorized: false, reason: 'wrong password', user: name };
+      if (!this.#isSecretMatch(user.password ?? '', stringField(connect, 'pass'))) return { isAuthorized: false, reason: 'wrong password', user: name };
       return { isAuthorized: true, user: { kind: 'password', name, permissions: user.permissions } };
     }
     if (token !== undefined) {
@@ -223,6 +253,22 @@ export class Authenticator {
     if (nonce === undefined || signature === '') return { isAuthorized: false, reason: 'no nonce signature given', user: nkey };
     if (!verifyNonceSignature(verifier, nonce, signature)) return { isAuthorized: false, reason: 'nonce signature does not verify', user: nkey };
     return { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: user.permissions } };
+  }
+
+  /**
+   * nats-server parity (auth.go processClientOrLeafAuthentication with tlsMap): the certificate
+   * names the user; CONNECT's `user` is ignored; a mapped user that has a password still needs it.
+   */
+  #authenticateCert(connect: Fields, tlsPeer: ClientTlsPeer | undefined): AuthResult {
+    const identity = tlsPeer?.certIdentity;
+    if (identity === undefined) return { isAuthorized: false, reason: 'no verified client certificate to map to a user', user: undefined };
+    const name = mapCertToUser(identity, this.options.users, this.#userDns);
+    if (name === undefined) return { isAuthorized: false, reason: 'no user matches the client certificate', user: identity.subject };
+    const user = this.options.users.get(name)!;
+    if (user.password !== undefined && !this.#isSecretMatch(user.password, stringField(connect, 'pass'))) {
+      return { isAuthorized: false, reason: 'wrong password', user: name };
+    }
+    return { isAuthorized: true, user: { kind: 'cert', name, permissions: user.permissions } };
   }
 
   /** nats-server's comparePasswords: bcrypt when the stored secret is a hash, else a constant-time compare. */

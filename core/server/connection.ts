@@ -11,7 +11,13 @@ import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
-import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
+import {
+  ConnectionPermissions,
+  isUnrestricted,
+  publishViolationText,
+  reloadSubscriptionViolationText,
+  subscriptionViolationText,
+} from './permissions.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
@@ -19,6 +25,15 @@ import { ClosedReason, type ServerStats } from './stats.ts';
 import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 export type ConnectionKind = 'tcp' | 'websocket';
+
+/** The CONNECT fields authentication reads (kept for re-checks after a reload). */
+const CREDENTIAL_FIELDS = ['user', 'pass', 'auth_token', 'nkey', 'sig', 'jwt'] as const;
+
+function credentialFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const credentials: Record<string, unknown> = {};
+  for (const name of CREDENTIAL_FIELDS) if (fields[name] !== undefined) credentials[name] = fields[name];
+  return credentials;
+}
 
 /** A byte transport under a connection. */
 export interface ClientTransport extends OutboundTransport {
@@ -55,13 +70,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly log: Logger;
   /**
    * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
-   * it carries the verified client certificate's subject: the input of certificate → user
-   * mapping.
-   * TODO(auth): issue 6 maps `tlsPeer.certSubject`/`certCn` to a user (nats-server
-   * `verify_and_map`): #authenticate would pass `tlsPeer` to Authenticator.authenticate, which
-   * would look the subject up among the users (an AuthorizedUser of kind 'cert'). Today a
-   * verified certificate only admits the client to the TLS port; configured auth still asks
-   * for a token, password or nkey.
+   * it carries the verified client certificate's names, which `verify_and_map` maps to a user
+   * (Authenticator.authenticate).
    */
   readonly tlsPeer: ClientTlsPeer | undefined;
   lastActivityMs: number;
@@ -101,6 +111,11 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authTimer: NodeJS.Timeout | undefined;
   #writeDeadlineTimer: NodeJS.Timeout | undefined;
   #firstPingTimer: NodeJS.Timeout | undefined;
+  /**
+   * CONNECT's credential fields, kept (as nats-server keeps `c.opts`) so that a config reload
+   * can check them against the new users (reauthorize).
+   */
+  #credentials: Record<string, unknown>;
   #pingsOutstanding = 0;
   #pingSentMs = 0;
 
@@ -150,6 +165,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
+    this.#credentials = {};
   }
 
   /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
@@ -343,19 +359,59 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authenticate(fields: Record<string, unknown>): boolean {
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) return true;
-    const result = authenticator.authenticate(fields, this.nonce);
+    this.#credentials = credentialFields(fields);
+    const result = authenticator.authenticate(this.#credentials, { nonce: this.nonce, tlsPeer: this.tlsPeer });
     if (result.isAuthorized) {
-      this.authorizedUser = result.user;
-      const permissions = result.user.permissions;
-      this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+      this.#setAuthorizedUser(result.user);
       return true;
     }
+    this.#authViolation(result);
+    return false;
+  }
+
+  #setAuthorizedUser(user: AuthorizedUser | undefined): void {
+    this.authorizedUser = user;
+    const permissions = user?.permissions;
+    this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+  }
+
+  #authViolation(result: { reason: string; user: string | undefined }): void {
     this.#host.stats.authorizationViolations++;
     this.log.warn({ user: result.user, reason: result.reason }, 'authorization violation');
     // nats-server parity: client.go authViolation sends the -ERR, then closes (Authentication Failure).
     this.sendErr(ProtocolErrorText.authorizationViolation);
     this.close(ClosedReason.authenticationViolation);
-    return false;
+  }
+
+  /**
+   * After a config reload (nats-server reload.go reloadAuthorization): checks the CONNECT this
+   * connection sent against the new users. No longer valid: `-ERR 'Authorization Violation'`
+   * and closed. Still valid: it takes the user's new permissions, and each subscription they
+   * no longer allow is removed with `Permissions Violation for Subscription to "<subject>"
+   * (sid "<sid>")` (client.go processSubsOnConfigReload). False when it was closed.
+   */
+  reauthorize(authenticator: Authenticator | undefined): boolean {
+    if (this.isClosed || !this.isConnectReceived) return !this.isClosed;
+    if (authenticator === undefined) {
+      this.#setAuthorizedUser(undefined);
+      return true;
+    }
+    const result = authenticator.authenticate(this.#credentials, { nonce: this.nonce, tlsPeer: this.tlsPeer });
+    if (!result.isAuthorized) {
+      this.#authViolation(result);
+      return false;
+    }
+    this.#setAuthorizedUser(result.user);
+    const permissions = this.permissions;
+    if (permissions === undefined) return true;
+    for (const subscription of [...this.subscriptions.values()]) {
+      if (permissions.canSubscribe(subscription.subject, subscription.queue)) continue;
+      this.removeSubscription(subscription);
+      this.sendErr(reloadSubscriptionViolationText(subscription.subject, subscription.sid));
+      this.log.info({ subject: subscription.subject, sid: subscription.sid, user: result.user.name }, 'subscription removed: no longer permitted');
+    }
+    this.flush();
+    return true;
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {

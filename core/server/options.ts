@@ -99,6 +99,7 @@ export const SERVER_OPTION_SPECS = {
   tlskey: { kind: 'string', describe: 'client port TLS: PEM private key (config file: tls.key_file)' },
   tlscacert: { kind: 'string', describe: 'client port TLS: PEM CA bundle for client certificates (config file: tls.ca_file)' },
   tlsverify: { kind: 'bool', describe: 'client port TLS: require a client certificate signed by tlscacert (config file: tls.verify)' },
+  tls_verify_and_map: { kind: 'bool', describe: 'client port TLS: verify, and map the client certificate (email/DNS/URI SAN, or subject DN) to a user (config file: tls.verify_and_map)' },
   tls_handshake_first: { kind: 'bool', describe: 'client port TLS: the handshake comes first, INFO after it (nats.js tls.handshakeFirst; config file: tls.handshake_first)' },
   tls_timeout: { kind: 'duration', min: 10, describe: 'TLS handshake timeout, client and WebSocket ports (config file: tls.timeout; default 2s)' },
   websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
@@ -156,6 +157,7 @@ export const DEFAULT_SERVER_CONFIG = {
   tlskey: '',
   tlscacert: '',
   tlsverify: 'false',
+  tls_verify_and_map: 'false',
   tls_handshake_first: 'false',
   tls_timeout: TLS_HANDSHAKE_MS_DEFAULT / 1000,
   websocket_port: 8080,
@@ -269,7 +271,7 @@ function durationMs(key: string, spec: OptionSpec, value: unknown, allowed: stri
 
 /** Keys of the config file's TLS blocks (nats-server's names) → the flag each one is. */
 const TLS_BLOCK_KEYS = {
-  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
+  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', verify_and_map: 'tls_verify_and_map', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
   'websocket.tls': { cert_file: 'websocket_tls_cert', key_file: 'websocket_tls_key', ca_file: 'websocket_tls_ca', verify: 'websocket_tls_verify' },
 } as const satisfies Record<string, Record<string, ServerOptionKey>>;
 
@@ -366,11 +368,17 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
-  const auth = resolveAuthOptions({ authorization, token: str('auth'), user: str('user'), password: str('pass') });
+  const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
+  const auth = resolveAuthOptions({
+    authorization,
+    token: str('auth'),
+    user: str('user'),
+    password: str('pass'),
+    certMapLabel: str('tls_verify_and_map') === 'true' ? label('tls_verify_and_map') : undefined,
+  });
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
-  const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
   const file = (key: ServerOptionKey): TlsFileSetting | undefined => (str(key) === '' ? undefined : { label: label(key), path: str(key) });
   const handshakeTimeoutMs = num('tls_timeout');
   const tls = resolveListenerTls({
@@ -379,6 +387,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('tlskey'),
     ca: file('tlscacert'),
     verify: { label: label('tlsverify'), isOn: str('tlsverify') === 'true' },
+    isCertMapped: str('tls_verify_and_map') === 'true',
     isHandshakeFirst: str('tls_handshake_first') === 'true',
     isRequested: str('tls') === 'true',
     handshakeTimeoutMs,
@@ -389,6 +398,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('websocket_tls_key'),
     ca: file('websocket_tls_ca'),
     verify: { label: label('websocket_tls_verify'), isOn: str('websocket_tls_verify') === 'true' },
+    isCertMapped: false,
     isHandshakeFirst: false,
     isRequested: false,
     handshakeTimeoutMs,

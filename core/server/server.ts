@@ -6,6 +6,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolErrorText } from '../protocol/errors.ts';
@@ -21,6 +22,8 @@ import type { Subscription } from './subscription.ts';
 import { TcpTransport, WebSocketTransport } from './transports.ts';
 import type { ClientTlsPeer, ListenerTls } from './listener-tls.ts';
 import { tlsFailureReason, type TlsFailureHints } from './tls-material.ts';
+import { certIdentityOf } from './cert-identity.ts';
+import { diffServerOptions, type OptionsDiff } from './reload.ts';
 
 /**
  * The nats-server version canopy advertises in INFO. nats.js gates features on it
@@ -52,23 +55,27 @@ type PendingHandshake = {
   hasFailed: boolean;
 };
 
+/** What Server.reload did: applied or refused, the options it changed or refused, the connections it closed. */
+export type ReloadOutcome = OptionsDiff & { readonly isApplied: boolean; readonly closedConnections: number };
+
 export type ListenAddresses = {
   readonly port: number;
   readonly websocketPort: number | undefined;
 };
 
 export class Server implements ConnectionHost {
-  readonly options: ServerOptions;
   readonly serverId: string;
   readonly serverName: string;
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
-  readonly authenticator: Authenticator | undefined;
   readonly connections: Map<number, ClientConnection>;
   /** Most recent last; bounded by CLOSED_CONNECTIONS_MAX. */
   readonly closedConnections: ClientConnection[];
   readonly startMs: number;
   readonly log: Logger;
+  /** Swapped whole by reload(): readers take it afresh each time. */
+  #options: ServerOptions;
+  #authenticator: Authenticator | undefined;
   #nextCid: number;
   #infoPrefix: string;
   #tcpServer: NetServer | undefined;
@@ -81,12 +88,12 @@ export class Server implements ConnectionHost {
   #isShuttingDown: boolean;
 
   constructor(options: { options: ServerOptions; log: Logger }) {
-    this.options = options.options;
+    this.#options = options.options;
     this.serverId = newServerId();
     this.serverName = this.options.serverName === '' ? this.serverId : this.options.serverName;
     this.sublist = new Sublist<Subscription>();
     this.stats = new ServerStats();
-    this.authenticator = this.options.auth === undefined ? undefined : new Authenticator(this.options.auth);
+    this.#authenticator = this.#options.auth === undefined ? undefined : new Authenticator(this.#options.auth);
     this.connections = new Map();
     this.closedConnections = [];
     this.startMs = Date.now();
@@ -100,6 +107,51 @@ export class Server implements ConnectionHost {
     this.#tlsServer = undefined;
     this.#addresses = undefined;
     this.#isShuttingDown = false;
+  }
+
+  /** The running configuration (reload() replaces it). */
+  get options(): ServerOptions {
+    return this.#options;
+  }
+
+  /** Set when client authentication is configured (reload() replaces it). */
+  get authenticator(): Authenticator | undefined {
+    return this.#authenticator;
+  }
+
+  /**
+   * Applies a reloaded configuration (reload.ts says what may change). Refused whole, with one
+   * error line naming the options, when any of them needs a restart. Otherwise the new options
+   * replace the old: limits apply at once or to new connections, new TLS handshakes use the new
+   * files (established connections keep theirs), and when the users or TLS changed every
+   * connection is checked again (ClientConnection.reauthorize). One info line says what changed.
+   */
+  reload(next: ServerOptions): ReloadOutcome {
+    const diff = diffServerOptions(this.#options, next);
+    if (diff.refused.length > 0) {
+      this.log.error({ refused: diff.refused, changed: diff.changed }, 'configuration reload refused: these options need a restart; the running configuration is kept');
+      return { isApplied: false, ...diff, closedConnections: 0 };
+    }
+    const previous = this.#options;
+    this.#options = next;
+    if (next.logLevel !== previous.logLevel) this.log.setLevel?.(next.logLevel);
+    const isAuthChanged = !isDeepStrictEqual(previous.auth, next.auth) || !isDeepStrictEqual(previous.tls, next.tls);
+    if (isAuthChanged) this.#authenticator = next.auth === undefined ? undefined : new Authenticator(next.auth, this.#authenticator);
+    // New handshakes use the new files: the client port's runner is made again on first use,
+    // the wss:// listener swaps its context (verify is fixed: reload.ts).
+    if (!isDeepStrictEqual(previous.tls, next.tls)) this.#tlsServer = undefined;
+    if (next.websocketTls !== undefined && !isDeepStrictEqual(previous.websocketTls, next.websocketTls)) {
+      (this.#websocketHttpServer as TlsServer | undefined)?.setSecureContext(tlsServerMaterial(next.websocketTls));
+    }
+    if (this.#addresses !== undefined) this.#infoPrefix = `INFO ${JSON.stringify(this.infoFields()).slice(0, -1)}`;
+    let closedConnections = 0;
+    if (isAuthChanged) {
+      for (const connection of [...this.connections.values()]) {
+        if (!connection.reauthorize(this.#authenticator)) closedConnections++;
+      }
+    }
+    this.log.info({ changed: diff.changed, closed_connections: closedConnections }, diff.changed.length === 0 ? 'configuration reloaded: nothing changed' : 'configuration reloaded');
+    return { isApplied: true, ...diff, closedConnections };
   }
 
   /** Ports actually bound (useful with port 0). Throws before start(). */
@@ -160,8 +212,7 @@ export class Server implements ConnectionHost {
       websocketPort = (httpServer.address() as AddressInfo).port;
     }
     this.#addresses = { port, websocketPort };
-    const fields = JSON.stringify(this.infoFields());
-    this.#infoPrefix = `INFO ${fields.slice(0, -1)}`;
+    this.#infoPrefix = `INFO ${JSON.stringify(this.infoFields()).slice(0, -1)}`;
     this.log.info(
       { host: this.options.host, port, websocket_port: websocketPort, tls: this.options.tls !== undefined, websocket_tls: this.options.websocketTls !== undefined },
       'listening for client connections',
@@ -435,19 +486,16 @@ function remoteOf(socket: Socket): string {
 /** What a finished handshake established (the auth hook's input, /connz's tls fields). */
 function tlsPeerOf(socket: TLSSocket): ClientTlsPeer {
   const cipher = socket.getCipher();
-  let certSubject: string | undefined;
-  let certCn: string | undefined;
-  if (socket.authorized) {
-    const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
-    if (subject !== undefined) {
-      certSubject = Object.entries(subject)
-        .map(([field, value]) => `${field}=${Array.isArray(value) ? value.join('+') : value}`)
-        .join(',');
-      const cn = subject['CN'];
-      certCn = typeof cn === 'string' ? cn : undefined;
-    }
-  }
-  return { version: socket.getProtocol() ?? '', cipherSuite: cipher.standardName ?? cipher.name, certSubject, certCn };
+  const cert = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+  const certIdentity = cert === undefined ? undefined : certIdentityOf(cert);
+  const cn = cert === undefined ? undefined : (socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined)?.['CN'];
+  return {
+    version: socket.getProtocol() ?? '',
+    cipherSuite: cipher.standardName ?? cipher.name,
+    certSubject: certIdentity?.subject,
+    certCn: typeof cn === 'string' ? cn : undefined,
+    certIdentity,
+  };
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
