@@ -100,6 +100,11 @@ export type ConnInfo = {
   tls_version?: string;
   /** TLS connections only: the IANA name (`TLS_AES_256_GCM_SHA384`). */
   tls_cipher_suite?: string;
+  /**
+   * With `auth=true`, who the connection authenticated as (nats-server getRawAuthUser): the
+   * user name (also when a certificate named it), the nkey, or `[REDACTED]` for a token.
+   */
+  authorized_user?: string;
   subscriptions_list?: string[];
   subscriptions_list_detail?: SubDetail[];
 };
@@ -223,7 +228,7 @@ export function buildConnz(context: MonitorContext, options: ConnzOptions, nowMs
   const rows = selectRows(context, options);
   rows.sort(rowComparator(options.sort, nowMs));
   const page = rows.slice(Math.min(options.offset, rows.length), Math.min(options.offset + options.limit, rows.length));
-  for (const row of page) connz.connections.push(connInfo(row, options.subscriptions, nowMs));
+  for (const row of page) connz.connections.push(connInfo(row, options, nowMs));
   connz.num_connections = connz.connections.length;
   return connz;
 }
@@ -231,28 +236,33 @@ export function buildConnz(context: MonitorContext, options: ConnzOptions, nowMs
 function selectRows(context: MonitorContext, options: ConnzOptions): Row[] {
   const { server } = context;
   const rows: Row[] = [];
-  // No users and no MQTT in canopy: a user or MQTT client-id filter matches nothing (nats-server compares to '').
-  if (options.user !== '' || options.mqttClient !== '') return rows;
+  // No MQTT in canopy: an MQTT client-id filter matches nothing (nats-server compares to '').
+  if (options.mqttClient !== '') return rows;
+  // nats-server parity: monitor.go Connz filters `user` on getRawAuthUser, as authorized_user shows it.
+  const isUserMatch = (connection: ClientConnection): boolean => options.user === '' || connection.authorizedUser?.name === options.user;
   const wantsOpen = options.state !== ConnectionState.closed;
   const wantsClosed = options.state !== ConnectionState.open;
   if (options.cid > 0) {
     // canopy: with state=all nats-server only searches closed connections (monitor.go Connz); we search both.
-    const open = wantsOpen ? server.connections.get(options.cid) : undefined;
+    const found = wantsOpen ? server.connections.get(options.cid) : undefined;
+    const open = found !== undefined && isUserMatch(found) ? found : undefined;
     if (open !== undefined) rows.push({ connection: open, isClosed: false, stopMs: 0 });
     if (wantsClosed && open === undefined) {
       const closed = server.closedConnections.find((connection) => connection.cid === options.cid);
-      if (closed !== undefined) rows.push({ connection: closed, isClosed: true, stopMs: closed.closedMs });
+      if (closed !== undefined && isUserMatch(closed)) rows.push({ connection: closed, isClosed: true, stopMs: closed.closedMs });
     }
     return rows;
   }
   if (wantsOpen) {
     for (const connection of server.connections.values()) {
+      if (!isUserMatch(connection)) continue;
       if (options.filterSubject !== '' && !hasOverlappingSubscription(connection, options.filterSubject)) continue;
       rows.push({ connection, isClosed: false, stopMs: 0 });
     }
   }
   if (wantsClosed) {
     for (const connection of server.closedConnections) {
+      if (!isUserMatch(connection)) continue;
       rows.push({ connection, isClosed: true, stopMs: connection.closedMs });
     }
   }
@@ -315,7 +325,7 @@ function pendingBytes(row: Row): number {
   return row.isClosed ? 0 : row.connection.pendingBytes();
 }
 
-function connInfo(row: Row, listing: SubscriptionsListing, nowMs: number): ConnInfo {
+function connInfo(row: Row, options: ConnzOptions, nowMs: number): ConnInfo {
   const connection = row.connection;
   // nats-server parity: saveClosedClient freezes uptime and idle at the close time.
   const endMs = row.isClosed ? row.stopMs : nowMs;
@@ -354,19 +364,15 @@ function connInfo(row: Row, listing: SubscriptionsListing, nowMs: number): ConnI
         ...rest,
       },
       connection,
-      listing,
+      options,
       true,
     );
   }
-  return finishConnInfo(info, connection, listing, false);
+  return finishConnInfo(info, connection, options, false);
 }
 
-function finishConnInfo(
-  info: ConnInfo,
-  connection: ClientConnection,
-  listing: SubscriptionsListing,
-  isClosed: boolean,
-): ConnInfo {
+function finishConnInfo(info: ConnInfo, connection: ClientConnection, options: ConnzOptions, isClosed: boolean): ConnInfo {
+  const listing = options.subscriptions;
   if (connection.name !== '') info.name = connection.name;
   if (connection.lang !== '') info.lang = connection.lang;
   if (connection.version !== '') info.version = connection.version;
@@ -375,6 +381,7 @@ function finishConnInfo(
     info.tls_version = connection.tlsPeer.version.replace(/^TLSv/, '');
     info.tls_cipher_suite = connection.tlsPeer.cipherSuite;
   }
+  if (options.isAuth && connection.authorizedUser !== undefined) info.authorized_user = connection.authorizedUser.name;
   if (connection.subscriptions.size === 0 || listing === 'none') return info;
   if (listing === 'subjects') {
     info.subscriptions_list = [...connection.subscriptions.values()].map((subscription) => subscription.subject);

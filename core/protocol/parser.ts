@@ -335,6 +335,15 @@ export class Parser {
   }
 
   /**
+   * True between operations; false inside one (a control line, or a payload, not complete yet).
+   * The connection's ping timer reads it: bytes that trickle into an unfinished operation are
+   * not activity (a PONG sent meanwhile is read as payload and never seen).
+   */
+  get isBetweenOperations(): boolean {
+    return this.#state === OP_START;
+  }
+
+  /**
    * Input bytes the parser holds between chunks: the part of a split control line
    * kept in its scratch buffer, or the part of a split payload copied so far. At most
    * `controlLineBytesMax + 1` (a trailing CR) or `payloadBytesMax`. For tests and

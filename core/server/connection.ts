@@ -248,18 +248,31 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.close(ClosedReason.authenticationTimeout);
   }
 
+  /**
+   * nats-server parity: client.go processPingTimer. A PING each interval unless the client was
+   * active within it; past `ping_max` unanswered PINGs the connection is stale and closed.
+   * canopy: bytes of an operation that never completes (a PUB whose payload does not arrive,
+   * or arrives a byte at a time; half a control line) are not activity, and the PONG such a
+   * client sends is read as payload: so it is closed within (ping_max + 1) × ping_interval of
+   * the last complete operation, where nats-server could wait forever for a trickle.
+   */
   #onPingTimer(): void {
     if (this.isClosed) return;
     const now = Date.now();
-    // nats-server parity: client.go processPingTimer skips the PING when the client was active within the interval.
-    if (now - this.lastActivityMs < this.#host.options.pingIntervalMs && this.#pingsOutstanding === 0) return;
+    const isMidOperation = !this.#parser.isBetweenOperations;
+    if (now - this.lastActivityMs < this.#host.options.pingIntervalMs && this.#pingsOutstanding === 0 && !isMidOperation) return;
     if (this.#pingsOutstanding + 1 > this.#host.options.pingsOutstandingMax) {
       this.#host.stats.staleConnections++;
+      if (isMidOperation) {
+        this.log.warn(
+          { state: this.#parser.stateName, buffered_bytes: this.#parser.bufferedBytes, pings_outstanding: this.#pingsOutstanding },
+          'stale connection: an operation (a PUB payload or a control line) never completed',
+        );
+      }
       this.sendErr(ProtocolErrorText.staleConnection);
       this.close(ClosedReason.staleConnection);
       return;
     }
-    this.#pingsOutstanding++;
     this.#sendPing();
   }
 
