@@ -1,0 +1,162 @@
+/**
+ * Connection floods (issue 6 "Security and hardening"): does an existing client keep its latency
+ * while the server is flooded with connections? Not a test. A real `canopy server` (the bundle)
+ * runs as a child; a responder and a requester (nats.js, one connection each, opened before the
+ * flood) measure sequential request-reply latency:
+ *
+ * 1. quiet: nothing else connected;
+ * 2. idle: with `--idle` (10,000) idle clients connected (one load process, flood-load.ts idle);
+ * 3. flood: the idle clients plus `--rate` (2,000) connects a second of churn (INFO, CONNECT,
+ *    PING/PONG, close) from `--churn-processes` load processes (flood-load.ts churn).
+ *
+ * Target: flood p99 ≤ 2 × quiet p99. `--profile` runs the server with `--cpu-prof` (the profile
+ * goes to .bench/). The server and the idle load process each hold one fd per connection: run
+ * through `npm run bench:flood`, which raises `ulimit -n` to the hard limit first.
+ *
+ *   npm run bench:flood [-- --idle 10000 --rate 2000 --seconds 10 --churn-processes 2 --profile]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { freePort } from '../../test/helpers/processes.ts';
+import { stopChild, waitFor } from './server-processes.ts';
+import { makePayload, summarizeLatencies, type LatencyResult } from './workloads.ts';
+
+const argv = yargs(hideBin(process.argv))
+  .option('idle', { type: 'number', default: 10_000, describe: 'idle connections held open during the idle and flood phases' })
+  .option('rate', { type: 'number', default: 2000, describe: 'connects per second of churn during the flood phase (all churn processes together)' })
+  .option('churn-processes', { type: 'number', default: 2, describe: 'load processes sharing the churn' })
+  .option('seconds', { type: 'number', default: 10, describe: 'seconds of sequential requests measured per phase' })
+  .option('profile', { type: 'boolean', default: false, describe: 'run the server with --cpu-prof (profile in .bench/)' })
+  .strict()
+  .parseSync();
+
+const SUBJECT = 'flood.echo';
+const WARMUP_REQUESTS = 200;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** fds the server needs beyond the idle clients: churn in flight, its listeners, stdio. */
+const FD_HEADROOM = 2048;
+/** Churn reports to wait for before measuring: the schedule runs at its rate by then. */
+const CHURN_WARMUP_REPORTS = 2;
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function openFilesLimit(): number {
+  const line = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return line?.[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(line?.[1] ?? 1024);
+}
+
+/** A child that speaks JSON lines on stdout; `lines` yields them. */
+function spawnJsonChild(args: readonly string[]): { child: ChildProcess; next(type: string): Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  const waiting: { type: string; resolve: (message: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const message = JSON.parse(line) as Record<string, unknown>;
+    const index = waiting.findIndex((waiter) => waiter.type === message['type']);
+    if (index >= 0) waiting.splice(index, 1)[0]!.resolve(message);
+  });
+  return {
+    child,
+    next: (type) => new Promise((resolve) => waiting.push({ type, resolve })),
+  };
+}
+
+/** Sequential requests for `durationMs` (at least `WARMUP_REQUESTS` of them): their latencies. */
+async function measure(nc: NatsConnection, durationMs: number): Promise<LatencyResult> {
+  const payload = makePayload(64);
+  const samplesUs: number[] = [];
+  const startedMs = performance.now();
+  while (performance.now() - startedMs < durationMs || samplesUs.length < WARMUP_REQUESTS) {
+    const sentMs = performance.now();
+    await nc.request(SUBJECT, payload, { timeout: REQUEST_TIMEOUT_MS });
+    samplesUs.push((performance.now() - sentMs) * 1000);
+  }
+  return summarizeLatencies(samplesUs, performance.now() - startedMs);
+}
+
+async function stopLoad(load: { child: ChildProcess }): Promise<void> {
+  load.child.stdin?.end();
+  await new Promise((resolve) => load.child.once('exit', resolve));
+}
+
+const needed = argv.idle + FD_HEADROOM;
+if (openFilesLimit() < needed) {
+  process.stderr.write(`bench:flood: ulimit -n is ${openFilesLimit()}, the run needs about ${needed}; raise it (npm run bench:flood does, up to the hard limit)\n`);
+  process.exit(2);
+}
+
+const port = await freePort();
+const profileArgs = argv.profile ? ['--cpu-prof', '--cpu-prof-dir', '.bench'] : [];
+if (argv.profile) mkdirSync('.bench', { recursive: true });
+const server = spawn(
+  process.execPath,
+  [...profileArgs, '--max-semi-space-size=1', 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--jetstream', 'false', '--log_level', 'warn', '--max_connections', String(argv.idle * 2 + FD_HEADROOM)],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
+children.push(server);
+const url = `127.0.0.1:${port}`;
+const responder = await waitFor('the server', () => connect({ servers: url, name: 'flood-responder' }), 30_000);
+responder.subscribe(SUBJECT, {
+  callback: (err, msg) => {
+    if (err === null) msg.respond(msg.data);
+  },
+});
+await responder.flush();
+const requester = await connect({ servers: url, name: 'flood-requester', timeout: REQUEST_TIMEOUT_MS });
+await measure(requester, 0);
+const phaseMs = argv.seconds * 1000;
+
+const quiet = await measure(requester, phaseMs);
+
+const idleLoad = spawnJsonChild(['scripts/bench/flood-load.ts', 'idle', String(port), String(argv.idle)]);
+const openingMs = performance.now();
+const ready = await idleLoad.next('ready');
+const idleOpenMs = performance.now() - openingMs;
+const idle = await measure(requester, phaseMs);
+
+const perProcessRate = Math.ceil(argv.rate / argv['churn-processes']);
+const churns = Array.from({ length: argv['churn-processes'] }, () => spawnJsonChild(['scripts/bench/flood-load.ts', 'churn', String(port), String(perProcessRate)]));
+for (let i = 0; i < CHURN_WARMUP_REPORTS; i++) await Promise.all(churns.map((churn) => churn.next('churn')));
+const floodStartedMs = performance.now();
+const flood = await measure(requester, phaseMs);
+const floodMs = performance.now() - floodStartedMs;
+const finals = await Promise.all(
+  churns.map(async (churn) => {
+    const final = churn.next('churn');
+    churn.child.stdin?.end();
+    return await final;
+  }),
+);
+await Promise.all(churns.map((churn) => new Promise((resolve) => churn.child.once('exit', resolve))));
+await stopLoad(idleLoad);
+await Promise.all([requester.close(), responder.close()]);
+await stopChild(server, 10_000);
+
+const completed = finals.reduce((sum, final) => sum + Number(final['completed']), 0);
+const failed = finals.reduce((sum, final) => sum + Number(final['failed']), 0);
+const churnMs = Math.max(...finals.map((final) => Number(final['elapsedMs'])));
+const row = (name: string, result: LatencyResult): string =>
+  `${name.padEnd(8)} ${result.p50Us.toFixed(0).padStart(8)} ${result.p90Us.toFixed(0).padStart(8)} ${result.p99Us.toFixed(0).padStart(8)} ${result.maxUs.toFixed(0).padStart(9)} ${result.requestsPerSec.toFixed(0).padStart(9)}`;
+const ratio = flood.p99Us / quiet.p99Us;
+process.stdout.write(
+  [
+    `idle clients: ${String(ready['open'])} open (${String(ready['failed'])} failed) in ${(idleOpenMs / 1000).toFixed(1)} s`,
+    `churn: ${completed} connects completed in ${(churnMs / 1000).toFixed(1)} s (${((completed / churnMs) * 1000).toFixed(0)}/s, target ${argv.rate}/s), ${failed} failed; flood phase ${(floodMs / 1000).toFixed(1)} s`,
+    '',
+    'phase     p50 µs   p90 µs   p99 µs    max µs     req/s   (sequential request-reply, one client)',
+    row('quiet', quiet),
+    row('idle', idle),
+    row('flood', flood),
+    '',
+    `flood p99 / quiet p99 = ${ratio.toFixed(2)} (target ≤ 2): ${ratio <= 2 ? 'met' : 'MISSED'}`,
+    '',
+  ].join('\n'),
+);
+process.exit(0);
