@@ -223,7 +223,7 @@ export function buildConnz(context: MonitorContext, options: ConnzOptions, nowMs
   const wantsOpen = options.state !== ConnectionState.closed;
   const wantsClosed = options.state !== ConnectionState.open;
   if (wantsOpen) connz.total += server.connections.size;
-  if (wantsClosed) connz.total += server.closedConnections.length;
+  if (wantsClosed) connz.total += server.closedConnectionsCount;
 
   const rows = selectRows(context, options);
   rows.sort(rowComparator(options.sort, nowMs));

@@ -67,7 +67,6 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly startMs: number;
-  readonly log: Logger;
   /**
    * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
    * it carries the verified client certificate's names, which `verify_and_map` maps to a user
@@ -103,6 +102,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   /** Round trip of the last server PING, fractional milliseconds (0 until measured). */
   rttMs = 0;
 
+  /** The server's logger; this connection's child of it is made on first use (#log). */
+  readonly #parentLog: Logger;
+  #log: Logger | undefined;
   readonly #host: ConnectionHost;
   readonly #transport: ClientTransport;
   readonly #parser: Parser;
@@ -126,6 +128,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     remotePort: number;
     host: ConnectionHost;
     transport: ClientTransport;
+    /** The server's logger: the connection's own child of it binds cid, kind and remote. */
     log: Logger;
     tlsPeer?: ClientTlsPeer | undefined;
     nonce?: string | undefined;
@@ -137,7 +140,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.startMs = Date.now();
     this.tlsPeer = options.tlsPeer;
     this.lastActivityMs = this.startMs;
-    this.log = options.log;
+    this.#parentLog = options.log;
+    this.#log = undefined;
     this.closedReason = undefined;
     // A TLS listener sent INFO before the connection existed: its nonce comes with it.
     this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
@@ -176,6 +180,20 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#authTimer.unref();
     this.#pingTimer = setInterval(() => this.#onPingTimer(), pingIntervalMs);
     this.#pingTimer.unref();
+  }
+
+  /**
+   * This connection's logger (`cid`, `kind`, `remote` bound), made on first use: a pino child
+   * costs more than the rest of a connection's setup, and most connections never log.
+   */
+  get log(): Logger {
+    this.#log ??= this.#parentLog.child({ cid: this.cid, kind: this.kind, remote: `${this.remoteAddress}:${this.remotePort}` });
+    return this.#log;
+  }
+
+  /** A debug line, with no child logger made when debug is off. */
+  #debug(fields: object, msg: string): void {
+    if (this.#parentLog.isLevelEnabled('debug')) this.#debug(fields, msg);
   }
 
   get isClosed(): boolean {
@@ -221,7 +239,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   }
 
   #onProtocolError(err: ProtocolError): void {
-    this.log.debug({ code: err.code, state: err.state, offset: err.offset, snippet: err.snippet }, 'protocol error');
+    this.#debug({ code: err.code, state: err.state, offset: err.offset, snippet: err.snippet }, 'protocol error');
     if (err.errText !== undefined) this.sendErr(err.errText);
     const reason =
       err.code === ProtocolErrorCode.payloadTooLarge
@@ -364,7 +382,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       clearTimeout(this.#authTimer);
       this.#authTimer = undefined;
     }
-    this.log.debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
+    this.#debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
     this.#ok();
   }
 
@@ -441,7 +459,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
       // nats-server parity: client.go processInboundClientMsg, the message is dropped, the connection stays open, no +OK.
-      this.log.debug({ subject }, 'publish permissions violation');
+      this.#debug({ subject }, 'publish permissions violation');
       this.sendErr(publishViolationText(subject));
       return;
     }
@@ -458,7 +476,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     if (this.permissions !== undefined && !this.permissions.canSubscribe(subject, queue)) {
       // nats-server parity: client.go processSub, no subscription is made and the connection stays open.
-      this.log.debug({ subject, queue }, 'subscription permissions violation');
+      this.#debug({ subject, queue }, 'subscription permissions violation');
       this.sendErr(subscriptionViolationText(subject, queue));
       return;
     }
@@ -529,7 +547,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();
-    this.log.debug({ reason }, 'client closed');
+    this.#debug({ reason }, 'client closed');
     this.#host.onConnectionClosed(this);
   }
 }

@@ -13,6 +13,7 @@ import { ProtocolErrorText } from '../protocol/errors.ts';
 import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
+import { RingBuffer } from '../util/ring-buffer.ts';
 import { Authenticator, newNonce } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
@@ -69,8 +70,8 @@ export class Server implements ConnectionHost {
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
   readonly connections: Map<number, ClientConnection>;
-  /** Most recent last; bounded by CLOSED_CONNECTIONS_MAX. */
-  readonly closedConnections: ClientConnection[];
+  /** Recently closed connections (/connz state=closed), the oldest dropped past CLOSED_CONNECTIONS_MAX. */
+  readonly #closedConnections: RingBuffer<ClientConnection>;
   readonly startMs: number;
   readonly log: Logger;
   /** Swapped whole by reload(): readers take it afresh each time. */
@@ -95,7 +96,7 @@ export class Server implements ConnectionHost {
     this.stats = new ServerStats();
     this.#authenticator = this.#options.auth === undefined ? undefined : new Authenticator(this.#options.auth);
     this.connections = new Map();
-    this.closedConnections = [];
+    this.#closedConnections = new RingBuffer(CLOSED_CONNECTIONS_MAX);
     this.startMs = Date.now();
     this.log = options.log;
     this.#nextCid = 1;
@@ -107,6 +108,15 @@ export class Server implements ConnectionHost {
     this.#tlsServer = undefined;
     this.#addresses = undefined;
     this.#isShuttingDown = false;
+  }
+
+  /** Recently closed connections, most recent last (a copy: monitoring reads it, rarely). */
+  get closedConnections(): readonly ClientConnection[] {
+    return this.#closedConnections.toArray();
+  }
+
+  get closedConnectionsCount(): number {
+    return this.#closedConnections.size;
   }
 
   /** The running configuration (reload() replaces it). */
@@ -432,7 +442,7 @@ export class Server implements ConnectionHost {
       remotePort: options.remotePort,
       host: this,
       transport: options.transport,
-      log: this.log.child({ cid, kind: options.kind, remote: `${options.remoteAddress}:${options.remotePort}` }),
+      log: this.log,
     });
     this.connections.set(cid, connection);
     this.stats.totalConnections++;
@@ -447,10 +457,7 @@ export class Server implements ConnectionHost {
   onConnectionClosed(connection: ClientConnection): void {
     if (this.connections.get(connection.cid) !== connection) return;
     this.connections.delete(connection.cid);
-    this.closedConnections.push(connection);
-    if (this.closedConnections.length > CLOSED_CONNECTIONS_MAX) {
-      this.closedConnections.splice(0, this.closedConnections.length - CLOSED_CONNECTIONS_MAX);
-    }
+    this.#closedConnections.push(connection);
   }
 
   /** Stops accepting, flushes every connection, closes them, and resolves when all are closed. */

@@ -12,50 +12,16 @@
  * `{"type":"churn","completed":n,"failed":n,"elapsedMs":…}` every second until stdin closes.
  * Stdout carries JSON lines only.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { openFloodClient as openClient } from './flood-client.ts';
 
 /** Idle clients being set up at once (a bounded burst, not 10,000 SYNs together). */
 const IDLE_OPENING_MAX = 200;
 /** How often the churn schedule opens its next batch. */
 const CHURN_TICK_MS = 10;
-const CONNECT_LINE = 'CONNECT {"verbose":false,"pedantic":false,"name":"flood"}\r\nPING\r\n';
 
 function say(message: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
-}
-
-/**
- * One client: resolves once the server answered the PING after CONNECT, rejects on close or
- * error first. `socket.on('data')` answers later server PINGs.
- */
-function openClient(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let received = '';
-    let isConnectSent = false;
-    let isConnected = false;
-    socket.setEncoding('latin1');
-    socket.on('data', (text: string) => {
-      if (isConnected) {
-        if (text.includes('PING\r\n')) socket.write('PONG\r\n');
-        return;
-      }
-      received += text;
-      if (!isConnectSent && received.startsWith('INFO ') && received.includes('\r\n')) {
-        socket.write(CONNECT_LINE);
-        isConnectSent = true;
-      }
-      if (received.includes('PONG\r\n')) {
-        isConnected = true;
-        resolve(socket);
-      } else if (received.includes('-ERR')) {
-        socket.destroy();
-        reject(new Error(received.slice(received.indexOf('-ERR')).split('\r\n')[0]));
-      }
-    });
-    socket.on('error', (err) => reject(err));
-    socket.on('close', () => reject(new Error('closed before PONG')));
-  });
 }
 
 async function runIdle(port: number, connections: number): Promise<void> {
