@@ -193,7 +193,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
 
   /** A debug line, with no child logger made when debug is off. */
   #debug(fields: object, msg: string): void {
-    if (this.#parentLog.isLevelEnabled('debug')) this.#debug(fields, msg);
+    if (this.#parentLog.isLevelEnabled('debug')) this.log.debug(fields, msg);
   }
 
   get isClosed(): boolean {
