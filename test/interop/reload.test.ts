@@ -51,6 +51,8 @@ describe('Server.reload', () => {
     const bob = await RawClient.connected(broker.port, { user: 'bob', pass: 'b1' });
     const carol = await RawClient.connected(broker.port, { user: 'carol', pass: 'c1' });
     const official = await connect({ servers: broker.url, user: 'alice', pass: 'a1' });
+    const connz = (await (await fetch(`${broker.httpUrl}/connz?auth=true`)).json()) as { connections: { authorized_user?: string }[] };
+    assert.deepEqual(connz.connections.map((info) => info.authorized_user).sort(), ['alice', 'alice', 'bob', 'carol']);
 
     const outcome = broker.reload(AFTER);
     assert.deepEqual({ isApplied: outcome.isApplied, changed: outcome.changed, refused: outcome.refused, closed: outcome.closedConnections }, {
@@ -93,6 +95,9 @@ describe('Server.reload', () => {
     assert.equal(await anonymous.readUntilClosed(), "-ERR 'Authorization Violation'\r\n");
     assert.equal(await alice.readUntilClosed(), "-ERR 'Authorization Violation'\r\n");
     const withToken = await RawClient.connected(broker.port, { auth_token: 'tok' });
+    const connz = (await (await fetch(`${broker.httpUrl}/connz?auth=true`)).json()) as { connections: { authorized_user?: string }[] };
+    // nats-server parity: getRawAuthUser shows a token as [REDACTED].
+    assert.deepEqual(connz.connections.map((info) => info.authorized_user), ['[REDACTED]']);
     withToken.close();
     broker.reload(BEFORE);
   });
@@ -179,5 +184,47 @@ describe('SIGHUP to a canopy server process', () => {
     await alice.flush();
     await assert.rejects(connect({ servers: `127.0.0.1:${server.port}`, user: 'carol', pass: 'c1', reconnect: false }), /Authorization Violation/i);
     await Promise.all([dave.close(), alice.close()]);
+  });
+});
+
+describe('SIGHUP to a canopy hub process', () => {
+  let dir: string;
+  let configFile: string;
+  let hub: CanopyServer;
+  const hubConfig = (tokens: Record<string, string>, users: Record<string, unknown>): Record<string, unknown> => ({
+    leaf_port: -1,
+    leaf_host: '127.0.0.1',
+    leaf_tokens: tokens,
+    ...users,
+  });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'canopy-reload-hub-'));
+    configFile = join(dir, 'hub.json');
+    writeFileSync(configFile, JSON.stringify(hubConfig({ 'gw-1': 'secret-1' }, BEFORE)));
+    hub = await startCanopyServer(await freePort(), join(dir, 'store'), { command: 'hub', extraArgs: ['-c', configFile] });
+  });
+  after(async () => {
+    await hub.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a change of the link options is refused whole; a change of the users is applied', async () => {
+    const carol = await RawClient.connected(hub.port, { user: 'carol', pass: 'c1' });
+    writeFileSync(configFile, JSON.stringify(hubConfig({ 'gw-1': 'secret-2' }, AFTER)));
+    process.kill(hub.pid, 'SIGHUP');
+    const refused = await eventually(() => {
+      const line = hub.logLines().find((record) => record['msg'] === 'configuration reload refused: these options need a restart; the running configuration is kept');
+      assert.ok(line !== undefined, 'a refusal line');
+      return line;
+    }, { timeoutMs: RELOAD_WAIT_MS });
+    assert.deepEqual(refused['refused'], ['link.tokens']);
+    carol.send('PING\r\n');
+    assert.equal(await carol.readLine(), 'PONG', 'nothing applied: carol stays');
+
+    writeFileSync(configFile, JSON.stringify(hubConfig({ 'gw-1': 'secret-1' }, AFTER)));
+    process.kill(hub.pid, 'SIGHUP');
+    assert.equal(await carol.readUntilClosed(RELOAD_WAIT_MS), "-ERR 'Authorization Violation'\r\n");
+    await eventually(() => assert.ok(hub.logLines().some((record) => record['msg'] === 'configuration reloaded')), { timeoutMs: RELOAD_WAIT_MS });
   });
 });
