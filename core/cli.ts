@@ -16,9 +16,8 @@ import {
   type LinkRole,
 } from './server/link-options.ts';
 import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOptions } from './server/options.ts';
-import type { Server } from './server/server.ts';
 import type { Logger } from './util/logger.ts';
-import { startBroker } from './start.ts';
+import { startBroker, type Broker } from './start.ts';
 
 /** Where a leaf's monitoring listens unless http_host is given: gateways sit on shared networks. */
 export const LEAF_HTTP_HOST_DEFAULT = '127.0.0.1';
@@ -159,7 +158,7 @@ export function reloadOnSignal(log: Logger, argv: Record<string, unknown>, reloa
  */
 export function reloadLinkCommand<Link extends HubLinkOptions | LeafLinkOptions>(options: {
   log: Logger;
-  server: Server;
+  broker: Broker;
   running: Link;
   next: { options: ServerOptions; link: Link };
 }): void {
@@ -168,7 +167,7 @@ export function reloadLinkCommand<Link extends HubLinkOptions | LeafLinkOptions>
     options.log.error({ refused: refused.map((key) => `link.${key}`) }, 'configuration reload refused: these options need a restart; the running configuration is kept');
     return;
   }
-  options.server.reload(options.next.options);
+  options.broker.reload(options.next.options);
 }
 
 export const serverCommand: CommandModule = {
@@ -180,6 +179,6 @@ export const serverCommand: CommandModule = {
     const log = await createRootLogger({ level: options.logLevel });
     const broker = await startBroker({ options, log });
     stopOnSignals(log, () => broker.close());
-    reloadOnSignal(log, argv as Record<string, unknown>, () => broker.server.reload(serverOptionsFromArgv(argv as Record<string, unknown>)));
+    reloadOnSignal(log, argv as Record<string, unknown>, () => broker.reload(serverOptionsFromArgv(argv as Record<string, unknown>)));
   },
 };

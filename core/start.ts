@@ -6,7 +6,7 @@ import { JetStream } from './jetstream/jetstream.ts';
 import type { RetentionHold } from './jetstream/retention-hold.ts';
 import { startMonitor, type Monitor } from './monitor/http.ts';
 import type { ServerOptions } from './server/options.ts';
-import { Server } from './server/server.ts';
+import { Server, type ReloadOutcome } from './server/server.ts';
 import { DeferredJetStreamStorage } from './store/deferred-jetstream-storage.ts';
 import { LmdbJetStreamStorage } from './store/lmdb/lmdb-jetstream-storage.ts';
 import type { Logger } from './util/logger.ts';
@@ -15,6 +15,11 @@ export type Broker = {
   readonly server: Server;
   readonly jetstream: JetStream | undefined;
   readonly monitor: Monitor | undefined;
+  /**
+   * Applies a reloaded configuration (Server.reload; SIGHUP in the CLIs); monitoring over
+   * `https_port` then serves the client port's renewed certificate too.
+   */
+  reload(options: ServerOptions): ReloadOutcome;
   /** Graceful stop: listeners close, connections flush and close, JetStream flushes its store. */
   close(): Promise<void>;
 };
@@ -80,6 +85,11 @@ export async function startBroker(options: { options: ServerOptions; log: Logger
     server,
     jetstream,
     monitor,
+    reload(next) {
+      const outcome = server.reload(next);
+      if (outcome.isApplied && outcome.changed.includes('tls') && next.httpsPort !== undefined && next.tls !== undefined) monitor?.setTls(next.tls);
+      return outcome;
+    },
     async close() {
       await monitor?.close();
       await server.shutdown();

@@ -25,7 +25,7 @@ export const hubCommand: CommandModule = {
     const hub = await startHub({ options, link, log });
     stopOnSignals(log, () => hub.close());
     reloadOnSignal(log, argv as Record<string, unknown>, () =>
-      reloadLinkCommand({ log, server: hub.broker.server, running: link, next: hubOptionsFromArgv(argv as Record<string, unknown>) }),
+      reloadLinkCommand({ log, broker: hub.broker, running: link, next: hubOptionsFromArgv(argv as Record<string, unknown>) }),
     );
   },
 };

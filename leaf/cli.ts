@@ -27,7 +27,7 @@ export const leafCommand: CommandModule = {
     const leaf = await startLeaf({ options, link, log });
     stopOnSignals(log, () => leaf.close());
     reloadOnSignal(log, argv as Record<string, unknown>, () =>
-      reloadLinkCommand({ log, server: leaf.broker.server, running: link, next: leafOptionsFromArgv(argv as Record<string, unknown>) }),
+      reloadLinkCommand({ log, broker: leaf.broker, running: link, next: leafOptionsFromArgv(argv as Record<string, unknown>) }),
     );
   },
 };

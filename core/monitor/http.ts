@@ -12,7 +12,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JetStream } from '../jetstream/jetstream.ts';
 import type { Server } from '../server/server.ts';
@@ -36,6 +36,8 @@ export type Monitor = {
   readonly port: number;
   /** Registers what /leafz reports (the leaf's or hub's link layer). */
   setLeafz(provider: LeafzProvider): void;
+  /** HTTPS only: new handshakes use this certificate (a config reload renewed the client port's). */
+  setTls(tls: Pick<TlsMaterial, 'cert' | 'key'>): void;
   /** Stops listening and drops open HTTP connections. */
   close(): Promise<void>;
 };
@@ -101,6 +103,9 @@ export async function startMonitor(options: {
     port,
     setLeafz: (provider) => {
       leafz.provider = provider;
+    },
+    setTls: (material) => {
+      if (tls !== undefined) (httpServer as HttpsServer).setSecureContext({ cert: material.cert, key: material.key });
     },
     close: () => closeHttpServer(httpServer),
   };

@@ -153,6 +153,8 @@ export class Server implements ConnectionHost {
     if (next.websocketTls !== undefined && !isDeepStrictEqual(previous.websocketTls, next.websocketTls)) {
       (this.#websocketHttpServer as TlsServer | undefined)?.setSecureContext(tlsServerMaterial(next.websocketTls));
     }
+    // ws reads its options at each upgrade: new WebSocket clients get the new frame ceiling.
+    if (this.#websocketServer !== undefined) this.#websocketServer.options.maxPayload = websocketFrameBytesMax(next.payloadBytesMax);
     if (this.#addresses !== undefined) this.#infoPrefix = `INFO ${JSON.stringify(this.infoFields()).slice(0, -1)}`;
     let closedConnections = 0;
     if (isAuthChanged) {
@@ -210,7 +212,7 @@ export class Server implements ConnectionHost {
       const websocketServer = new WebSocketServer({
         server: httpServer,
         perMessageDeflate: false,
-        maxPayload: Math.max(WEBSOCKET_FRAME_BYTES_MIN, this.options.payloadBytesMax * 2),
+        maxPayload: websocketFrameBytesMax(this.options.payloadBytesMax),
       });
       websocketServer.on('connection', (socket, request) =>
         this.#acceptWebSocket(socket, request.socket.remoteAddress ?? '', request.socket.remotePort ?? 0),
@@ -479,6 +481,11 @@ export class Server implements ConnectionHost {
     this.#websocketHttpServer?.closeAllConnections();
     this.log.info({}, 'server stopped');
   }
+}
+
+/** The largest WebSocket frame a client may send: a payload and its control line, with room to batch. */
+function websocketFrameBytesMax(payloadBytesMax: number): number {
+  return Math.max(WEBSOCKET_FRAME_BYTES_MIN, payloadBytesMax * 2);
 }
 
 /** A listener's certificate, key and CA as tls.createServer options. */

@@ -18,7 +18,7 @@ export type TestBroker = {
   readonly httpUrl: string;
   /** JetStream's store_dir (a temp dir removed by close() unless the caller passed its own). */
   readonly storeDir: string;
-  /** Server.reload with `config` resolved as at start (same store_dir, loopback, free ports). */
+  /** Broker.reload with `config` resolved as at start (same store_dir, loopback, free ports). */
   reload(config: Record<string, unknown>): ReloadOutcome;
   close(): Promise<void>;
 };
@@ -51,7 +51,7 @@ export async function startTestBroker(config: Record<string, unknown> = {}, log:
     websocketUrl: websocketPort === undefined ? '' : `ws://127.0.0.1:${websocketPort}`,
     httpUrl: broker.monitor === undefined ? '' : `http://127.0.0.1:${broker.monitor.port}`,
     storeDir,
-    reload: (next) => broker.server.reload(testBrokerOptions(next, storeDir)),
+    reload: (next) => broker.reload(testBrokerOptions(next, storeDir)),
     close: async () => {
       await broker.close();
       if (isOwnStoreDir) rmSync(storeDir, { recursive: true, force: true });

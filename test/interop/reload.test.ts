@@ -5,13 +5,15 @@
  * working); options that need a restart and files that do not validate are refused whole.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startCanopyServer, type CanopyServer } from '../helpers/canopy-server.ts';
+import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePort } from '../helpers/processes.ts';
 import { RawClient } from '../helpers/raw-client.ts';
@@ -228,3 +230,46 @@ describe('SIGHUP to a canopy hub process', () => {
     await eventually(() => assert.ok(hub.logLines().some((record) => record['msg'] === 'configuration reloaded')), { timeoutMs: RELOAD_WAIT_MS });
   });
 });
+
+describe('Server.reload of TLS files', { skip: skipWithoutOpenssl() }, () => {
+  test('new handshakes on the client and https monitoring ports use the renewed certificate; established clients keep going', async (t) => {
+    const pki = new TestPki();
+    t.after(() => pki.remove());
+    const [oldCa, newCa] = [pki.ca('old-ca'), pki.ca('new-ca')];
+    const [oldCert, newCert] = [pki.server(oldCa, 'old-server'), pki.server(newCa, 'new-server')];
+    const config = (cert: CertFiles): Record<string, unknown> => ({ jetstream: false, tls: { cert_file: cert.certFile, key_file: cert.keyFile }, http_port: 0, https_port: -1 });
+    const broker = await startTestBroker(config(oldCert));
+    t.after(() => broker.close());
+    const monitorUrl = `https://127.0.0.1:${broker.broker.monitor!.port}/varz`;
+    const established = await connect({ servers: broker.url, tls: { caFile: oldCa.certFile } });
+    assert.equal(await httpsStatus(monitorUrl, oldCa), 200);
+
+    assert.deepEqual(broker.reload(config(newCert)).changed, ['tls']);
+    await assert.rejects(connect({ servers: broker.url, reconnect: false, tls: { caFile: oldCa.certFile } }));
+    const renewed = await connect({ servers: broker.url, reconnect: false, tls: { caFile: newCa.certFile } });
+    await assert.rejects(httpsStatus(monitorUrl, oldCa));
+    assert.equal(await httpsStatus(monitorUrl, newCa), 200);
+    await established.flush();
+    await Promise.all([established.close(), renewed.close()]);
+  });
+
+  test('turning TLS off needs a restart', async (t) => {
+    const pki = new TestPki();
+    t.after(() => pki.remove());
+    const cert = pki.server(pki.ca('ca'), 'server');
+    const broker = await startTestBroker({ jetstream: false, tls: { cert_file: cert.certFile, key_file: cert.keyFile } });
+    t.after(() => broker.close());
+    const outcome = broker.reload({ jetstream: false, max_payload: 2048 });
+    assert.deepEqual({ isApplied: outcome.isApplied, refused: outcome.refused }, { isApplied: false, refused: ['tls'] });
+  });
+});
+
+function httpsStatus(url: string, ca: CertFiles): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // No keep-alive agent: each check is a new handshake.
+    httpsGet(url, { ca: readFileSync(ca.certFile), agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
