@@ -20,6 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import yargs from 'yargs';
@@ -34,6 +35,7 @@ const argv = yargs(hideBin(process.argv))
   .option('churn-processes', { type: 'number', default: 2, describe: 'load processes sharing the churn' })
   .option('seconds', { type: 'number', default: 10, describe: 'seconds of sequential requests measured per phase' })
   .option('rounds', { type: 'number', default: 3, describe: 'rounds of quiet, idle and flood phases (the verdict takes the medians)' })
+  .option('server-node-flags', { type: 'string', default: '--max-semi-space-size=1', describe: "the server's node flags (default: npm start's)" })
   .option('profile', { type: 'boolean', default: false, describe: 'run the server with --cpu-prof (profile in .bench/)' })
   .strict()
   .parseSync();
@@ -101,7 +103,7 @@ const profileArgs = argv.profile ? ['--cpu-prof', '--cpu-prof-dir', '.bench'] : 
 if (argv.profile) mkdirSync('.bench', { recursive: true });
 const server = spawn(
   process.execPath,
-  [...profileArgs, '--max-semi-space-size=1', 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--jetstream', 'false', '--log_level', 'warn', '--max_connections', String(argv.idle * 2 + FD_HEADROOM)],
+  [...profileArgs, ...argv['server-node-flags'].split(' ').filter((flag) => flag !== ''), 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--jetstream', 'false', '--log_level', 'warn', '--max_connections', String(argv.idle * 2 + FD_HEADROOM)],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 children.push(server);
@@ -117,7 +119,13 @@ const requester = await connect({ servers: url, name: 'flood-requester', timeout
 await measure(requester, 0);
 const phaseMs = argv.seconds * 1000;
 
-type Round = { quiet: LatencyResult; idle: LatencyResult; flood: LatencyResult; idleOpen: number; idleFailed: number; idleOpenMs: number; churned: number; churnFailed: number; churnMs: number };
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+type Round = { serverCpuFlood: number; churnCpuFlood: number; quiet: LatencyResult; idle: LatencyResult; flood: LatencyResult; idleOpen: number; idleFailed: number; idleOpenMs: number; churned: number; churnFailed: number; churnMs: number };
 
 /** One round: quiet, then with the idle clients, then with the idle clients and the churn. */
 async function runRound(): Promise<Round> {
@@ -130,7 +138,12 @@ async function runRound(): Promise<Round> {
   const perProcessRate = Math.ceil(argv.rate / argv['churn-processes']);
   const churns = Array.from({ length: argv['churn-processes'] }, () => spawnJsonChild(['scripts/bench/flood-load.ts', 'churn', String(port), String(perProcessRate)]));
   for (let i = 0; i < CHURN_WARMUP_REPORTS; i++) await Promise.all(churns.map((churn) => churn.next('churn')));
+  const cpuBefore = { server: cpuSeconds(server.pid), churn: churns.reduce((sum, churn) => sum + cpuSeconds(churn.child.pid), 0) };
+  const floodStartedMs = performance.now();
   const flood = await measure(requester, phaseMs);
+  const floodSeconds = (performance.now() - floodStartedMs) / 1000;
+  const serverCpuFlood = (cpuSeconds(server.pid) - cpuBefore.server) / floodSeconds;
+  const churnCpuFlood = (churns.reduce((sum, churn) => sum + cpuSeconds(churn.child.pid), 0) - cpuBefore.churn) / floodSeconds;
   const finals = await Promise.all(
     churns.map(async (churn) => {
       const final = churn.next('churn');
@@ -141,6 +154,8 @@ async function runRound(): Promise<Round> {
   await Promise.all(churns.map((churn) => new Promise((resolve) => churn.child.once('exit', resolve))));
   await stopLoad(idleLoad);
   return {
+    serverCpuFlood,
+    churnCpuFlood,
     quiet,
     idle,
     flood,
@@ -169,7 +184,7 @@ rounds.forEach((round, i) => {
     row('quiet', round.quiet),
     row('idle', round.idle),
     row('flood', round.flood),
-    `flood p99 / quiet p99 = ${(round.flood.p99Us / round.quiet.p99Us).toFixed(2)}`,
+    `flood p99 / quiet p99 = ${(round.flood.p99Us / round.quiet.p99Us).toFixed(2)}; during the flood the server used ${(round.serverCpuFlood * 100).toFixed(0)}% of a core, the churn processes ${(round.churnCpuFlood * 100).toFixed(0)}%; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
     '',
   );
 });
