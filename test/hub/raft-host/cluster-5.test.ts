@@ -23,7 +23,7 @@ test('5 processes through proxies: a minority partition with the leader, healing
   cluster.partition(minority, majority, true);
 
   const newLeader = await cluster.leaderSlot({ among: majority });
-  assert.ok((await cluster.status(newLeader)).term > oldTerm);
+  assert.ok((await cluster.status(newLeader)).term > oldTerm, 'the new leader has a newer term');
   const commitAtCut = (await cluster.status(newLeader)).commit;
   await eventually(async () => assert.ok((await cluster.status(newLeader)).commit > commitAtCut + 50, 'the majority commits'), { timeoutMs: 30_000, intervalMs: 100 });
   // The minority's commit index stays where it was (check-quorum makes the old leader step down).
