@@ -27,7 +27,7 @@ import { renameSync } from 'node:fs';
 import { StoreError, StoreErrorCode } from '../../core/jetstream/store.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { SeededPrng } from '../../core/util/prng.ts';
-import type { ConfChange, Entry, Message, NodeId, RaftLogger, RaftStatus, Ready } from '../raft/index.ts';
+import type { ConfChange, Entry, Message, NodeId, ProposeResult, RaftLogger, RaftStatus, Ready } from '../raft/index.ts';
 import { RAFT_CONFIG_DEFAULTS, RaftNode } from '../raft/index.ts';
 import { LmdbLogStorage } from './lmdb-log-storage.ts';
 import { PeerTransport, type PeerTransportStats } from './peer-transport.ts';
@@ -71,7 +71,11 @@ export type RaftHostOptions = {
   readonly log: Logger;
 };
 
+/** Counters of the host loop (GET /status `loop`), for seeing how well proposals batch. */
+export type RaftLoopStats = { readys: number; savedEntries: number; syncs: number; sentMessages: number; proposalBatches: number; proposals: number };
+
 export type RaftHostStatus = RaftStatus & {
+  readonly loop: RaftLoopStats;
   readonly records: number;
   readonly digest: number;
   readonly transport: PeerTransportStats;
@@ -79,6 +83,7 @@ export type RaftHostStatus = RaftStatus & {
 };
 
 type PendingProposal = { readonly term: number; readonly resolve: (index: number) => void; readonly reject: (error: Error) => void; readonly timer: NodeJS.Timeout };
+type QueuedRecord = { readonly data: Uint8Array; readonly resolve: (index: number) => void; readonly reject: (error: Error) => void };
 type PendingRead = { readonly resolve: (applied: number) => void; readonly reject: (error: Error) => void; readonly timer: NodeJS.Timeout; index: number };
 
 function raftLogger(log: Logger): RaftLogger {
@@ -135,10 +140,13 @@ export class RaftHost {
   #transport!: PeerTransport;
   readonly #ticker: NodeJS.Timeout;
   readonly #proposals = new Map<number, PendingProposal>();
+  /** Records proposed since the loop last ran; flushed as one batch. */
+  #queued: QueuedRecord[] = [];
   readonly #reads = new Map<number, PendingRead>();
   /** Confirmed reads waiting for the applied index to reach theirs. */
   readonly #readsAwaitingApply: PendingRead[] = [];
   #nextReadId = 1;
+  readonly #stats: RaftLoopStats = { readys: 0, savedEntries: 0, syncs: 0, sentMessages: 0, proposalBatches: 0, proposals: 0 };
   #snapshotIndex: number;
   #isRunning = false;
   #isScheduled = false;
@@ -206,9 +214,19 @@ export class RaftHost {
     return this.#transport.port;
   }
 
-  /** Proposes each record; resolves with their indexes once all are committed and applied here. */
+  /**
+   * Proposes each record; resolves with their indexes once all are committed and applied
+   * here. Records queued by every caller since the loop last ran go to Raft as one batch
+   * (RaftNode.proposeBatch), so concurrent requests share append messages and fsyncs.
+   */
   proposeAll(records: readonly Uint8Array[]): Promise<number[]> {
-    return Promise.all(records.map((data) => this.#propose((node) => node.propose(data))));
+    if (this.#failure !== undefined) return Promise.reject(this.#stoppedError());
+    if (this.#proposals.size + this.#queued.length + records.length > RAFT_PENDING_PROPOSALS_MAX) {
+      return Promise.reject(new RaftHostError('overloaded', `${RAFT_PENDING_PROPOSALS_MAX} proposals are already waiting (RAFT_PENDING_PROPOSALS_MAX)`));
+    }
+    const answers = records.map((data) => new Promise<number>((resolve, reject) => this.#queued.push({ data, resolve, reject })));
+    this.#schedule();
+    return Promise.all(answers);
   }
 
   /** One membership change (single-server); `address` is where an added node listens. Resolves once applied. */
@@ -220,7 +238,7 @@ export class RaftHost {
   transferLeadership(target: NodeId): void {
     const result = this.#node.transferLeadership(target);
     this.#schedule();
-    if (!result.isAccepted) throw new RaftHostError(result.refusal === 'not-leader' ? 'not-leader' : 'refused', result.detail, result.lead);
+    if (!result.isAccepted) throw this.#refusalError(result);
   }
 
   /** Records from raft index `fromIndex`, at most `max`; linearizable (ReadIndex) unless `isStale`. */
@@ -232,6 +250,7 @@ export class RaftHost {
   status(): RaftHostStatus {
     return {
       ...this.#node.status(),
+      loop: { ...this.#stats },
       records: this.#machine.length,
       digest: this.#machine.digest,
       transport: { ...this.#transport.stats },
@@ -267,8 +286,12 @@ export class RaftHost {
     if (this.#isRunning) return;
     this.#isRunning = true;
     try {
-      while (this.#failure === undefined && this.#node.hasReady()) {
+      while (this.#failure === undefined && (this.#flushQueued(), this.#node.hasReady())) {
         const ready = this.#node.ready();
+        this.#stats.readys += 1;
+        this.#stats.savedEntries += ready.entries.length;
+        this.#stats.sentMessages += ready.messages.length;
+        if (ready.mustSync) this.#stats.syncs += 1;
         if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
           const saved = this.#storage.save({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
           if (ready.mustSync) await saved;
@@ -338,39 +361,59 @@ export class RaftHost {
     if (compactTo > this.#storage.firstIndex() - 1) this.#storage.compact(compactTo).catch((error: unknown) => this.#fail(error));
   }
 
-  #propose(attempt: (node: RaftNode) => ReturnType<RaftNode['propose']>): Promise<number> {
-    if (this.#failure !== undefined) return Promise.reject(new RaftHostError('stopped', `the replica stopped: ${this.#failure.message}`));
-    if (this.#proposals.size >= RAFT_PENDING_PROPOSALS_MAX) {
-      return Promise.reject(new RaftHostError('overloaded', `${RAFT_PENDING_PROPOSALS_MAX} proposals are already waiting (RAFT_PENDING_PROPOSALS_MAX)`));
-    }
-    const result = attempt(this.#node);
+  #flushQueued(): void {
+    if (this.#queued.length === 0) return;
+    const queued = this.#queued;
+    this.#queued = [];
+    this.#stats.proposalBatches += 1;
+    this.#stats.proposals += queued.length;
+    const result = this.#node.proposeBatch(queued.map((record) => record.data));
     if (!result.isAccepted) {
-      const code = result.refusal === 'not-leader' ? 'not-leader' : 'refused';
-      return Promise.reject(new RaftHostError(code, `${result.refusal}: ${result.detail}`, result.lead));
+      const error = this.#refusalError(result);
+      for (const record of queued) record.reject(error);
+      return;
     }
+    queued.forEach((record, i) => this.#await(result.index + i, result.term, record.resolve, record.reject));
+  }
+
+  #propose(attempt: (node: RaftNode) => ProposeResult): Promise<number> {
+    if (this.#failure !== undefined) return Promise.reject(this.#stoppedError());
+    const result = attempt(this.#node);
+    if (!result.isAccepted) return Promise.reject(this.#refusalError(result));
     this.#schedule();
+    return new Promise((resolve, reject) => this.#await(result.index, result.term, resolve, reject));
+  }
+
+  /** Answers the proposal at (index, term) when that index is applied: resolved if the entry there is ours, rejected if another leader's replaced it. */
+  #await(index: number, term: number, resolve: (index: number) => void, reject: (error: Error) => void): void {
     // An older proposal at this index (from an earlier term of ours) can no longer commit.
-    const older = this.#proposals.get(result.index);
+    const older = this.#proposals.get(index);
     if (older !== undefined) {
       clearTimeout(older.timer);
-      older.reject(new RaftHostError('overwritten', `entry ${result.index} was replaced by a newer leader's: the proposal did not commit`));
+      older.reject(new RaftHostError('overwritten', `entry ${index} was replaced by a newer leader's: the proposal did not commit`));
     }
-    return new Promise((resolve, reject) => {
-      const pending: PendingProposal = {
-        term: result.term,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          if (this.#proposals.get(result.index) === pending) this.#proposals.delete(result.index);
-          reject(new RaftHostError('timeout', `entry ${result.index} not applied within ${RAFT_PROPOSAL_TIMEOUT_MS} ms: it may still commit`));
-        }, RAFT_PROPOSAL_TIMEOUT_MS),
-      };
-      this.#proposals.set(result.index, pending);
-    });
+    const pending: PendingProposal = {
+      term,
+      resolve,
+      reject,
+      timer: setTimeout(() => {
+        if (this.#proposals.get(index) === pending) this.#proposals.delete(index);
+        reject(new RaftHostError('timeout', `entry ${index} not applied within ${RAFT_PROPOSAL_TIMEOUT_MS} ms: it may still commit`));
+      }, RAFT_PROPOSAL_TIMEOUT_MS),
+    };
+    this.#proposals.set(index, pending);
+  }
+
+  #refusalError(result: Extract<ProposeResult, { isAccepted: false }>): RaftHostError {
+    return new RaftHostError(result.refusal === 'not-leader' ? 'not-leader' : 'refused', `${result.refusal}: ${result.detail}`, result.lead);
+  }
+
+  #stoppedError(): RaftHostError {
+    return new RaftHostError('stopped', `the replica stopped: ${this.#failure?.message ?? 'closed'}`);
   }
 
   #readIndex(): Promise<number> {
-    if (this.#failure !== undefined) return Promise.reject(new RaftHostError('stopped', `the replica stopped: ${this.#failure.message}`));
+    if (this.#failure !== undefined) return Promise.reject(this.#stoppedError());
     const requestId = this.#nextReadId++;
     if (!this.#node.readIndex(requestId)) return Promise.reject(new RaftHostError('not-leader', 'no leader known: the read cannot be confirmed', 0));
     this.#schedule();
@@ -402,6 +445,7 @@ export class RaftHost {
       pending.reject(stopped);
     }
     this.#proposals.clear();
+    for (const record of this.#queued.splice(0)) record.reject(stopped);
     for (const read of [...this.#reads.values(), ...this.#readsAwaitingApply]) {
       clearTimeout(read.timer);
       read.reject(stopped);

@@ -90,6 +90,16 @@ export class RaftNode {
     return this.#raft.propose(data);
   }
 
+  /**
+   * Proposes several entries at once (etcd's MsgProp with many entries): they get
+   * consecutive indexes from the returned `index`, and each follower receives them in
+   * as few append messages as the byte limit allows, where one propose() per entry
+   * would spend one in-flight slot per entry.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    return this.#raft.proposeBatch(datas);
+  }
+
   /** Proposes one membership change (single-server; one at a time). */
   proposeConfChange(change: ConfChange): ProposeResult {
     return this.#raft.proposeConfChange(change);

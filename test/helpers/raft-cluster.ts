@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { encode } from 'cbor-x';
 import { eventually } from './eventually.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
@@ -22,8 +21,21 @@ import { exitCodeOf, freePort, runCanopy, type CliRun } from './processes.ts';
 const SECRET = 'raft-cluster-test-secret-0123456789';
 const CLUSTER = 'test-raft';
 /** Short Raft timers keep the tests quick: election timeout 300-600 ms. */
-const TICK_MS = 30;
-const ELECTION_TICKS = 10;
+const TEST_TICK_MS = 30;
+const TEST_ELECTION_TICKS = 10;
+
+/** What the cluster needs of a test context: somewhere to register its cleanup (node:test's TestContext, or a benchmark's list). */
+export type CleanupScope = { after(fn: () => unknown): void };
+
+export type RaftClusterOptions = {
+  readonly size: number;
+  readonly viaProxies?: boolean;
+  readonly snapshotEntries?: number;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  /** Extra `node` flags for every replica process (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+};
 
 export type RaftStatusView = {
   readonly id: number;
@@ -72,7 +84,7 @@ export type RaftCluster = {
   leadersByTerm(): Map<number, Set<number>>;
 };
 
-export async function startRaftCluster(t: TestContext, options: { readonly size: number; readonly viaProxies?: boolean; readonly snapshotEntries?: number }): Promise<RaftCluster> {
+export async function startRaftCluster(t: CleanupScope, options: RaftClusterOptions): Promise<RaftCluster> {
   const root = mkdtempSync(join(tmpdir(), 'canopy-raft-cluster-'));
   const secretFile = join(root, 'secret');
   writeFileSync(secretFile, SECRET);
@@ -117,12 +129,15 @@ export async function startRaftCluster(t: TestContext, options: { readonly size:
 
   const start = async (slot: number): Promise<void> => {
     const node = nodes[slot]!;
-    const run = runCanopy([
+    const run = runCanopy(
+      [
       'raft-node', 'run', '--data', node.dataDir, '--cluster', CLUSTER, '--secret_file', secretFile,
       '--listen', `127.0.0.1:${node.peerPort}`, '--http', `127.0.0.1:${node.httpPort}`, '--peers', peersFor(node),
-      '--tick_ms', String(TICK_MS), '--election_ticks', String(ELECTION_TICKS),
+      '--tick_ms', String(options.tickMs ?? TEST_TICK_MS), '--election_ticks', String(options.electionTicks ?? TEST_ELECTION_TICKS),
       '--snapshot_entries', String(options.snapshotEntries ?? 100_000),
-    ]);
+      ],
+      { nodeArgs: options.nodeArgs ?? [] },
+    );
     node.run = run;
     node.isStopped = false;
     void run.exited.then(() => logs.push(run.stdout()));

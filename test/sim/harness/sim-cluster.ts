@@ -518,13 +518,18 @@ export class SimCluster {
     return result;
   }
 
+  /** Proposes `value`; every 4th proposal goes as a batch of two (RaftNode.proposeBatch, as the real host does), with no extra randomness drawn. */
   propose(host: SimHost, value: string): ProposeResult | undefined {
     if (host.state !== 'up') return undefined;
-    const result = host.node.propose(textEncoder.encode(value));
+    this.#proposeCalls += 1;
+    const data = textEncoder.encode(value);
+    const result = this.#proposeCalls % 4 === 0 ? host.node.proposeBatch([data, textEncoder.encode(`${value}.2`)]) : host.node.propose(data);
     if (result.isAccepted) this.stats.proposalsAccepted += 1;
     this.#afterStep(host);
     return result;
   }
+
+  #proposeCalls = 0;
 
   readIndex(host: SimHost): void {
     if (host.state !== 'up') return;
