@@ -19,8 +19,10 @@ import {
   nkeys,
   PermissionViolationError,
   UserAuthenticationExpiredError,
+  wsconnect,
   type NatsConnection,
 } from '@nats-io/transport-node';
+import { WebSocket } from 'ws';
 import { resolveServerOptions } from '../../core/server/options.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { assertConfigError } from '../helpers/config-error.ts';
@@ -175,6 +177,20 @@ describe('operator mode: users with .creds files', () => {
     const { client, line } = await rawJwtConnect(broker.port, () => ({ jwt }));
     assert.equal(line, 'PONG');
     client.close();
+  });
+});
+
+describe('operator mode over WebSocket', () => {
+  test('a .creds user connects over ws:// the same way; a user of an unknown account is refused', async (t) => {
+    const chain = newTrustChain();
+    const broker = await startTestBroker({ ...LEAN, websocket_port: -1, ...operatorConfig(chain) });
+    t.after(() => broker.close());
+    (globalThis as { WebSocket?: unknown }).WebSocket = WebSocket;
+    const ws = await wsconnect({ servers: broker.websocketUrl, authenticator: creds(newUser({ signer: chain.account }).creds), reconnect: false });
+    await assertRoundTrip(ws);
+    await ws.close();
+    const stranger = newUser({ signer: nkeys.createAccount() });
+    await assert.rejects(wsconnect({ servers: broker.websocketUrl, authenticator: creds(stranger.creds), reconnect: false }), AuthorizationError);
   });
 });
 
