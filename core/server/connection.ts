@@ -353,6 +353,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.authorizedUser = result.user;
       const permissions = result.user.permissions;
       this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+      // A second CONNECT replaces the first one's authorization, and its expiry with it.
+      if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+      this.#expiryTimer = undefined;
       if (result.user.expiry !== undefined) this.#armExpiry(result.user.expiry);
       return true;
     }
@@ -366,7 +369,6 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
 
   /** nats-server parity: client.go authExpired sends the -ERR and closes (Authentication Expired) when the JWT's exp passes. */
   #armExpiry(expiry: AuthExpiry): void {
-    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
     const delayMs = Math.min(Math.max(expiry.atMs - Date.now(), 0), TIMER_DELAY_MS_MAX);
     this.#expiryTimer = setTimeout(() => {
       this.#expiryTimer = undefined;

@@ -237,9 +237,14 @@ function unenforcedClaim(limits: Readonly<Record<string, unknown>>): string | un
   return undefined;
 }
 
-/** `{allow, deny}` of a JWT permission without empty lists: an empty allow list in a JWT means "no restriction" (nats-server setPermissions). */
-function subjectPermission(value: unknown): Record<string, unknown> | undefined {
-  if (!isPlainObject(value)) return undefined;
+/**
+ * `{allow, deny}` of a JWT permission without empty lists: an empty allow list in a JWT means
+ * "no restriction" (nats-server setPermissions). Anything but an object (absent: none) is
+ * passed on for permissions.ts to refuse, so a malformed JWT never restricts less than it says.
+ */
+function subjectPermission(value: unknown): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const name of ['allow', 'deny']) {
     const list = value[name];
@@ -263,6 +268,8 @@ function jwtPermissions(limits: Readonly<Record<string, unknown>>): UserPermissi
   if (isPlainObject(resp)) {
     const ttl = resp['ttl'] ?? 0;
     block['allow_responses'] = { max: resp['max'] ?? 0, expires: typeof ttl === 'number' ? ttl / NANOSECONDS_PER_SECOND : ttl };
+  } else if (resp !== undefined && resp !== null) {
+    block['allow_responses'] = resp;
   }
   if (Object.keys(block).length === 0) return undefined;
   try {

@@ -172,6 +172,11 @@ describe('operator mode: users with .creds files', () => {
     await assertRefused(newUser({ signer: chain.account, nats: { payload: 1024 } }).creds, /sets a "payload" limit/);
   });
 
+  test('a user JWT with malformed permissions (a bad subject, a pub that is not a list or object) is refused', async () => {
+    await assertRefused(newUser({ signer: chain.account, nats: { pub: { allow: ['a..b'] } } }).creds, /^the user JWT's permissions are invalid: .*"a\.\.b" is not a valid subject/);
+    await assertRefused(newUser({ signer: chain.account, nats: { sub: 7 } }).creds, /^the user JWT's permissions are invalid/);
+  });
+
   test('a bearer-token user JWT connects without a nonce signature', async () => {
     const { jwt } = newUser({ signer: chain.account, nats: { bearer_token: true } });
     const { client, line } = await rawJwtConnect(broker.port, () => ({ jwt }));
