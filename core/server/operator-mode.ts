@@ -12,8 +12,9 @@
  * operator or one of its signing keys; no JWT in the chain is expired or not yet
  * valid; the account has not revoked the user; the nonce signature verifies unless
  * the user JWT is a bearer token. The user's permissions come from its JWT (or from
- * the template of the scoped signing key that signed it) and become an ordinary
- * permissions block (permissions.ts).
+ * the template of the scoped signing key that signed it; without any, from the
+ * account's `default_permissions`) and become an ordinary permissions block
+ * (permissions.ts).
  *
  * The configuration is a plain parsed value (OperatorMode) in AuthOptions, so a
  * config reload rebuilds it like the rest of `authorization`.
@@ -194,7 +195,10 @@ export function authenticateJwt(mode: OperatorMode, connect: { jwt: string; sig:
     if (nonce === undefined || connect.sig === '' || verifier === undefined) return refuse('no nonce signature given', user.sub);
     if (!verifyNonceSignature(verifier, nonce, connect.sig)) return refuse('nonce signature does not verify', user.sub);
   }
-  const permissions = jwtPermissions(limits);
+  // nats-server parity: auth.go buildInternalNkeyUser, a user without permissions of its own gets the account's default_permissions.
+  const own = jwtPermissions(limits);
+  const accountDefaults = account.nats['default_permissions'];
+  const permissions = own === undefined && isPlainObject(accountDefaults) ? jwtPermissions(accountDefaults) : own;
   if (typeof permissions === 'string') return refuse(`the user JWT's permissions are invalid: ${permissions}`, user.sub);
   return { isAuthorized: true, user: { kind: 'jwt', name: user.sub, permissions, account: accountKey, expiry: expiryOf(user, account) } };
 }

@@ -332,6 +332,24 @@ describe('operator mode: permissions from the user JWT', () => {
     assert.equal(await raw.readLine(), `-ERR 'Permissions Violation for Publish to "svc.other"'`);
   });
 
+  test('a user without permissions of its own gets the account\'s default_permissions; one with its own keeps them', async (t) => {
+    const defaults = newTrustChain({ accountNats: { default_permissions: { pub: { deny: ['admin.>'] }, sub: {} } } });
+    const second = await startTestBroker({ ...LEAN, ...operatorConfig(defaults) });
+    t.after(() => second.close());
+    const plain = newUser({ signer: defaults.account });
+    const own = newUser({ signer: defaults.account, nats: { pub: { allow: ['admin.>'] } } });
+    const { client, line } = await rawJwtConnect(second.port, signedConnect(plain.user, plain.jwt));
+    t.after(() => client.close());
+    assert.equal(line, 'PONG');
+    client.send('PUB admin.reset 2\r\nhi\r\nPING\r\n');
+    assert.equal(await client.readLine(), `-ERR 'Permissions Violation for Publish to "admin.reset"'`);
+    const admin = await rawJwtConnect(second.port, signedConnect(own.user, own.jwt));
+    t.after(() => admin.client.close());
+    admin.client.send('PUB admin.reset 2\r\nhi\r\nPUB other 2\r\nhi\r\nPING\r\n');
+    assert.equal(await admin.client.readLine(), `-ERR 'Permissions Violation for Publish to "other"'`);
+    assert.equal(await admin.client.readLine(), 'PONG');
+  });
+
   test('a user signed by a scoped signing key gets the scope\'s permissions, not its own', async (t) => {
     const { user, jwt } = newUser({ signer: scopedSigner, nats: { issuer_account: chain.account.getPublicKey(), pub: {} } });
     const { client, line } = await rawJwtConnect(broker.port, signedConnect(user, jwt));
