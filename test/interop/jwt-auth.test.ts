@@ -386,6 +386,25 @@ describe('operator mode: expiry while connected', () => {
     });
   });
 
+  test('an expiry beyond setTimeout\'s range (40 days) keeps the connection open, with no timer overflow', async (t) => {
+    // Node fires a timer over 2^31-1 ms after 1 ms, with a TimeoutOverflowWarning: the server must wait in steps.
+    const overflows: string[] = [];
+    const onWarning = (warning: Error): void => {
+      if (warning.name === 'TimeoutOverflowWarning') overflows.push(warning.message);
+    };
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const { user, jwt } = newUser({ signer: chain.account, claims: { exp: nowSeconds() + 40 * 24 * 3600 } });
+    const { client, line } = await rawJwtConnect(broker.port, signedConnect(user, jwt));
+    t.after(() => client.close());
+    assert.equal(line, 'PONG');
+    assert.equal(await client.drainFor(200), '');
+    client.send('PING\r\n');
+    assert.equal(await client.readLine(), 'PONG');
+    assert.equal(client.isClosed, false);
+    assert.deepEqual(overflows, []);
+  });
+
   test('nats.js: the connection closes with a UserAuthenticationExpiredError', async () => {
     const { creds: credsText } = newUser({ signer: chain.account, claims: { exp: nowSeconds() + VALID_S } });
     const nc = await connect({ servers: broker.url, reconnect: false, authenticator: creds(credsText) });
