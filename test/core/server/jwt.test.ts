@@ -1,14 +1,24 @@
 /**
  * NATS JWT decoding (core/server/jwt.ts) and operator/account nkeys (nkey.ts): each
- * malformed part is refused with its own reason; the interop suite
+ * malformed part is refused with its own reason, and (properties, fast-check; a failure
+ * prints its seed, SEED=<n> replays it, JWT_PROPERTY_RUNS=<n> runs longer) no string and
+ * no signed claims make decoding or authentication throw. The interop suite
  * (test/interop/jwt-auth.test.ts) covers the chain through real connections.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { nkeys } from '@nats-io/transport-node';
 import { decodeJwt, extractJwt, jwtTimeProblem } from '../../../core/server/jwt.ts';
 import { isPublicNkey } from '../../../core/server/nkey.ts';
-import { decoratedOperatorJwt, encodeJwt, newTrustChain, newUser } from '../../helpers/nats-jwt.ts';
+import { authenticateJwt, resolveOperatorMode } from '../../../core/server/operator-mode.ts';
+import { decoratedOperatorJwt, encodeJwt, newTrustChain, newUser, signNonce } from '../../helpers/nats-jwt.ts';
+import { fastCheckParameters } from '../subjects/fast-check-parameters.ts';
+
+function propertyParameters<T>(defaultRuns: number): fc.Parameters<T> {
+  const runs = process.env['JWT_PROPERTY_RUNS'];
+  return fastCheckParameters({ numRuns: runs === undefined || runs === '' ? defaultRuns : Number(runs) });
+}
 
 function replacePart(jwt: string, index: number, value: unknown): string {
   const parts = jwt.split('.');
@@ -64,4 +74,39 @@ test('extractJwt takes the JWT out of an nsc-decorated file, or the trimmed text
   assert.equal(extractJwt(`\n  ${operatorJwt}\n`), operatorJwt);
   const { jwt, creds } = newUser({ signer: nkeys.createAccount() });
   assert.equal(extractJwt(creds), jwt, 'a .creds file: the first block is the JWT');
+});
+
+test('property: any string gives claims or an error from decodeJwt, never a throw', () => {
+  const { jwt } = newUser({ signer: nkeys.createAccount() });
+  const near = fc.tuple(fc.nat({ max: jwt.length }), fc.string({ maxLength: 8 })).map(([at, text]) => jwt.slice(0, at) + text + jwt.slice(at + text.length));
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 200 }), near), (text) => {
+      const decoded = decodeJwt(text, 'user');
+      assert.ok(decoded.error !== undefined || decoded.claims.sub !== '');
+    }),
+    propertyParameters(2000),
+  );
+});
+
+test('property: a correctly signed user JWT with arbitrary claims is authorized or refused, never a throw', () => {
+  const chain = newTrustChain();
+  const mode = resolveOperatorMode({ operator: chain.operatorJwt, systemAccount: undefined, resolver: 'MEMORY', resolverPreload: { [chain.account.getPublicKey()]: chain.accountJwt } });
+  assert.ok(mode !== undefined);
+  const user = nkeys.createUser();
+  const claimKeys = fc.constantFrom('pub', 'sub', 'resp', 'src', 'times', 'subs', 'data', 'payload', 'bearer_token', 'issuer_account', 'allowed_connection_types');
+  const subjectish = fc.oneof(fc.constantFrom('a.b', 'a.*', '>', 'q.> workers', '', 'a..b'), fc.string({ maxLength: 10 }));
+  const permission = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ allow: fc.array(subjectish, { maxLength: 3 }), deny: fc.array(subjectish, { maxLength: 3 }) }, { requiredKeys: [] }));
+  const natsClaims = fc.dictionary(claimKeys, fc.oneof(permission, fc.jsonValue({ maxDepth: 2 })), { maxKeys: 4 });
+  // Signing is tweetnacl in JavaScript (tens of ms on a loaded Pi-class core): one nonce signature serves every run.
+  const sig = signNonce(user, 'nonce');
+  const times = fc.record({ exp: fc.jsonValue({ maxDepth: 0 }), nbf: fc.jsonValue({ maxDepth: 0 }), iat: fc.jsonValue({ maxDepth: 0 }) }, { requiredKeys: [] });
+  fc.assert(
+    fc.property(natsClaims, times, (nats, claims) => {
+      const jwt = encodeJwt({ type: 'user', signer: chain.account, subject: user.getPublicKey(), nats, claims });
+      const result = authenticateJwt(mode, { jwt, sig }, 'nonce', Date.now());
+      if (result.isAuthorized) assert.equal(result.user.name, user.getPublicKey());
+      else assert.equal(typeof result.reason, 'string');
+    }),
+    propertyParameters(60),
+  );
 });
