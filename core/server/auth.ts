@@ -6,7 +6,7 @@
  * a user's `permissions` (or the block's `default_permissions`) are parsed by
  * permissions.ts and enforced by the connection. With `operator` configured the
  * server is in operator mode instead (operator-mode.ts): users are JWTs (`.creds`
- * files), and a CONNECT without one is refused; without it a CONNECT carrying a JWT is refused.
+ * files), and a CONNECT without one is refused; without `operator` a CONNECT carrying a JWT is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';

@@ -107,7 +107,8 @@ function readOperator(entry: unknown, key: string, readText: (path: string) => s
     throw new ConfigError(key, 'the operator JWT\'s signing_keys must be operator public keys');
   }
   if (claims.iss !== claims.sub && !signingKeys.includes(claims.iss)) throw new ConfigError(key, 'the operator JWT is not signed by the operator or one of its signing keys');
-  if (jwtTimeProblem(claims, Date.now()) !== undefined) throw new ConfigError(key, `the operator JWT is ${jwtTimeProblem(claims, Date.now())}`);
+  const timeProblem = jwtTimeProblem(claims, Date.now());
+  if (timeProblem !== undefined) throw new ConfigError(key, `the operator JWT is ${timeProblem}`);
   const systemAccount = claims.nats['system_account'];
   if (systemAccount !== undefined && (typeof systemAccount !== 'string' || !isPublicNkey(systemAccount, 'account'))) {
     throw new ConfigError(key, 'the operator JWT\'s system_account must be an account public key');
