@@ -199,6 +199,25 @@ describe('operator mode over WebSocket', () => {
   });
 });
 
+describe('operator mode: a user JWT must fit max_control_line', () => {
+  test('a CONNECT whose JWT is longer than max_control_line gets -ERR \'maximum control line exceeded\'; a larger limit admits it', async (t) => {
+    const chain = newTrustChain();
+    // 120 subjects of 20 bytes: a JWT of about 4 KB in base64url, past the 4096-byte default once in CONNECT.
+    const allow = Array.from({ length: 120 }, (_unused, i) => `telemetry.site${String(i).padStart(4, '0')}.>`);
+    const { user, jwt } = newUser({ signer: chain.account, nats: { pub: { allow } } });
+    assert.ok(jwt.length > 4096, `the JWT is ${jwt.length} bytes`);
+    const small = await startTestBroker({ ...LEAN, ...operatorConfig(chain) });
+    t.after(() => small.close());
+    const { line } = await rawJwtConnect(small.port, signedConnect(user, jwt));
+    assert.equal(line, "-ERR 'maximum control line exceeded'");
+    const large = await startTestBroker({ ...LEAN, ...operatorConfig(chain), max_control_line: '16KB' });
+    t.after(() => large.close());
+    const nc = await connect({ servers: large.url, reconnect: false, authenticator: creds(newUser({ signer: chain.account, nats: { pub: { allow } } }).creds) });
+    t.after(() => nc.close());
+    await nc.flush();
+  });
+});
+
 describe('operator mode: the trust chain', () => {
   test('an account signed by another operator is refused at CONNECT (the preload itself is accepted, as in nats-server)', async (t) => {
     const chain = newTrustChain();
