@@ -14,7 +14,7 @@ import { parseDurationMs } from '../util/duration.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
 import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
-import { authenticateJwt, type OperatorMode } from './operator-mode.ts';
+import { authenticateJwt, type JwtClient, type OperatorMode } from './operator-mode.ts';
 import { parsePermissions, type UserPermissions } from './permissions.ts';
 
 /** A user's parsed `permissions` block (permissions.ts). */
@@ -203,11 +203,15 @@ export class Authenticator {
     this.#bcryptPassed = new Set();
   }
 
-  /** nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token. */
-  authenticate(connect: Fields, nonce: string | undefined): AuthResult {
+  /**
+   * nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token;
+   * in operator mode the user JWT only. `client` is what a JWT's `src` and connection types restrict.
+   */
+  authenticate(connect: Fields, nonce: string | undefined, client?: JwtClient): AuthResult {
     const { nkeyUsers, users, token, operatorMode } = this.options;
     if (operatorMode !== undefined) {
-      return authenticateJwt(operatorMode, { jwt: stringField(connect, 'jwt'), sig: stringField(connect, 'sig') }, nonce, Date.now());
+      const jwtConnect = { jwt: stringField(connect, 'jwt'), sig: stringField(connect, 'sig') };
+      return authenticateJwt({ mode: operatorMode, connect: jwtConnect, nonce, client, nowMs: Date.now() });
     }
     if (stringField(connect, 'jwt') !== '') {
       return { isAuthorized: false, reason: 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)', user: undefined };

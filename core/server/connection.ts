@@ -348,7 +348,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authenticate(fields: Record<string, unknown>): boolean {
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) return true;
-    const result = authenticator.authenticate(fields, this.nonce);
+    const client = { remoteAddress: this.remoteAddress, connectionType: this.kind === 'websocket' ? 'WEBSOCKET' : 'STANDARD' } as const;
+    const result = authenticator.authenticate(fields, this.nonce, client);
     if (result.isAuthorized) {
       this.authorizedUser = result.user;
       const permissions = result.user.permissions;

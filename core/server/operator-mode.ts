@@ -20,6 +20,7 @@
  * config reload rebuilds it like the rest of `authorization`.
  */
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { ProtocolErrorText } from '../protocol/errors.ts';
 import type { AuthExpiry, AuthResult } from './auth.ts';
 import { ConfigError } from './config-error.ts';
@@ -49,6 +50,13 @@ export type OperatorMode = {
   readonly accounts: ReadonlyMap<string, JwtClaims>;
 };
 
+/** What a user JWT may restrict about the connection itself (`src`, `allowed_connection_types`). */
+export type JwtClient = {
+  readonly remoteAddress: string;
+  /** nats-io/jwt's connection type names: `STANDARD` (TCP) or `WEBSOCKET`. */
+  readonly connectionType: 'STANDARD' | 'WEBSOCKET';
+};
+
 /** The config keys of operator mode, as given (nats-server's names). */
 export type OperatorModeConfig = {
   readonly operator: unknown;
@@ -60,7 +68,7 @@ export type OperatorModeConfig = {
 /** nats-server reads an `operator` value starting like a JWT's header as the JWT itself, anything else as a file. */
 const INLINE_JWT_PREFIX = 'eyJ';
 /** User claims canopy does not enforce: a user JWT that sets one is refused rather than given more than it allows. */
-const UNENFORCED_USER_CLAIMS = ['src', 'times', 'allowed_connection_types'] as const;
+const UNENFORCED_USER_CLAIMS = ['times'] as const;
 /** User limits canopy does not enforce per user; -1 (and absent) mean unlimited, the nsc default. */
 const UNENFORCED_USER_LIMITS = ['subs', 'data', 'payload'] as const;
 const NANOSECONDS_PER_SECOND = 1e9;
@@ -166,7 +174,14 @@ function refuse(reason: string, user: string | undefined): AuthResult {
  * Authenticates a CONNECT in operator mode. `jwt` and `sig` are the CONNECT fields
  * ('' when absent); `reason` in a refusal names the failed link of the chain.
  */
-export function authenticateJwt(mode: OperatorMode, connect: { jwt: string; sig: string }, nonce: string | undefined, nowMs: number): AuthResult {
+export function authenticateJwt(options: {
+  mode: OperatorMode;
+  connect: { jwt: string; sig: string };
+  nonce: string | undefined;
+  client: JwtClient | undefined;
+  nowMs: number;
+}): AuthResult {
+  const { mode, connect, nonce, client, nowMs } = options;
   if (connect.jwt === '') return refuse('no user JWT given (operator mode)', undefined);
   const decoded = decodeJwt(connect.jwt, 'user');
   if (decoded.error !== undefined) return refuse(`the user JWT ${decoded.error}`, undefined);
@@ -189,6 +204,8 @@ export function authenticateJwt(mode: OperatorMode, connect: { jwt: string; sig:
   const limits = signer.template ?? user.nats;
   const unenforced = unenforcedClaim(limits);
   if (unenforced !== undefined) return refuse(`the user JWT sets ${unenforced}, which canopy does not enforce`, user.sub);
+  const clientProblem = checkClient(limits, client);
+  if (clientProblem !== undefined) return refuse(clientProblem, user.sub);
   if (user.nats['bearer_token'] === true) {
     if (isPlainObject(account.nats['limits']) && account.nats['limits']['disallow_bearer'] === true) return refuse('the account does not allow bearer tokens', user.sub);
   } else {
@@ -240,6 +257,44 @@ function unenforcedClaim(limits: Readonly<Record<string, unknown>>): string | un
     if (value !== undefined && value !== -1) return `a "${name}" limit`;
   }
   return undefined;
+}
+
+/**
+ * nats-server parity: auth.go validateSrc and the allowed connection types check. `src` lists
+ * CIDRs (nats-io/jwt's CIDRList; a bare address counts as one host); the connection's address
+ * must be in one. `allowed_connection_types`, when set, must name the connection's type.
+ */
+function checkClient(limits: Readonly<Record<string, unknown>>, client: JwtClient | undefined): string | undefined {
+  const src = typeof limits['src'] === 'string' ? limits['src'].split(',').filter((entry) => entry.trim() !== '') : limits['src'];
+  if (Array.isArray(src) && src.length > 0) {
+    const allowed = sourceBlockList(src);
+    if (allowed === undefined) return 'the user JWT\'s src is not a list of CIDRs';
+    if (client === undefined || isIP(client.remoteAddress) === 0) return 'the user JWT\'s src needs the client address, which is unknown';
+    if (!allowed.check(client.remoteAddress, isIP(client.remoteAddress) === 4 ? 'ipv4' : 'ipv6')) return 'the client address is not in the user JWT\'s src';
+  } else if (src !== undefined && src !== null && !Array.isArray(src)) {
+    return 'the user JWT\'s src is not a list of CIDRs';
+  }
+  const types = limits['allowed_connection_types'];
+  if (types === undefined || types === null || (Array.isArray(types) && types.length === 0)) return undefined;
+  if (!Array.isArray(types)) return 'the user JWT\'s allowed_connection_types is not a list';
+  if (client === undefined || !types.includes(client.connectionType)) return `the user JWT does not allow ${client?.connectionType ?? 'this'} connections`;
+  return undefined;
+}
+
+/** The `src` entries as a BlockList (used as an allow list); undefined when one is not a CIDR or address. */
+function sourceBlockList(entries: readonly unknown[]): BlockList | undefined {
+  const list = new BlockList();
+  for (const entry of entries) {
+    if (typeof entry !== 'string') return undefined;
+    const [address = '', prefixText, ...rest] = entry.trim().split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0 || (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText))) return undefined;
+    const prefixMax = family === 4 ? 32 : 128;
+    const prefix = prefixText === undefined ? prefixMax : Number(prefixText);
+    if (prefix > prefixMax) return undefined;
+    list.addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
 }
 
 /**

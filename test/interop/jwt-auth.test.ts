@@ -167,9 +167,21 @@ describe('operator mode: users with .creds files', () => {
     assert.ok(!JSON.stringify(records).includes(claims ?? '-'), 'no JWT in the log');
   });
 
-  test('a user JWT that sets a restriction canopy does not enforce (src, a payload limit) is refused, not widened', async () => {
-    await assertRefused(newUser({ signer: chain.account, nats: { src: ['10.0.0.0/8'] } }).creds, /sets "src", which canopy does not enforce/);
+  test('a user JWT that sets a restriction canopy does not enforce (times, a payload limit) is refused, not widened', async () => {
+    await assertRefused(newUser({ signer: chain.account, nats: { times: [{ start: '08:00:00', end: '17:00:00' }] } }).creds, /sets "times", which canopy does not enforce/);
     await assertRefused(newUser({ signer: chain.account, nats: { payload: 1024 } }).creds, /sets a "payload" limit/);
+  });
+
+  test('src: a client inside one of the CIDRs connects; one outside, or a malformed src, is refused', async () => {
+    await assertRoundTrip(await open(newUser({ signer: chain.account, nats: { src: ['10.0.0.0/8', '127.0.0.0/8'] } }).creds));
+    await assertRoundTrip(await open(newUser({ signer: chain.account, nats: { src: ['127.0.0.1'] } }).creds));
+    await assertRefused(newUser({ signer: chain.account, nats: { src: ['10.0.0.0/8', '::1/128'] } }).creds, /^the client address is not in the user JWT's src$/);
+    await assertRefused(newUser({ signer: chain.account, nats: { src: ['127.0.0.0/33'] } }).creds, /^the user JWT's src is not a list of CIDRs$/);
+  });
+
+  test('allowed_connection_types: STANDARD admits a TCP client, WEBSOCKET alone refuses it', async () => {
+    await assertRoundTrip(await open(newUser({ signer: chain.account, nats: { allowed_connection_types: ['STANDARD', 'WEBSOCKET'] } }).creds));
+    await assertRefused(newUser({ signer: chain.account, nats: { allowed_connection_types: ['WEBSOCKET'] } }).creds, /^the user JWT does not allow STANDARD connections$/);
   });
 
   test('a user JWT with malformed permissions (a bad subject, a pub that is not a list or object) is refused', async () => {
@@ -196,6 +208,11 @@ describe('operator mode over WebSocket', () => {
     await ws.close();
     const stranger = newUser({ signer: nkeys.createAccount() });
     await assert.rejects(wsconnect({ servers: broker.websocketUrl, authenticator: creds(stranger.creds), reconnect: false }), AuthorizationError);
+    // allowed_connection_types: WEBSOCKET admits this client, STANDARD alone refuses it.
+    const wsOnly = await wsconnect({ servers: broker.websocketUrl, authenticator: creds(newUser({ signer: chain.account, nats: { allowed_connection_types: ['WEBSOCKET'] } }).creds), reconnect: false });
+    await wsOnly.close();
+    const tcpOnly = newUser({ signer: chain.account, nats: { allowed_connection_types: ['STANDARD'] } });
+    await assert.rejects(wsconnect({ servers: broker.websocketUrl, authenticator: creds(tcpOnly.creds), reconnect: false }), AuthorizationError);
   });
 });
 

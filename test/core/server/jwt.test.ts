@@ -99,11 +99,12 @@ test('property: a correctly signed user JWT with arbitrary claims is authorized 
   const natsClaims = fc.dictionary(claimKeys, fc.oneof(permission, fc.jsonValue({ maxDepth: 2 })), { maxKeys: 4 });
   // Signing is tweetnacl in JavaScript (tens of ms on a loaded Pi-class core): one nonce signature serves every run.
   const sig = signNonce(user, 'nonce');
+  const client = { remoteAddress: '127.0.0.1', connectionType: 'STANDARD' } as const;
   const times = fc.record({ exp: fc.jsonValue({ maxDepth: 0 }), nbf: fc.jsonValue({ maxDepth: 0 }), iat: fc.jsonValue({ maxDepth: 0 }) }, { requiredKeys: [] });
   fc.assert(
     fc.property(natsClaims, times, (nats, claims) => {
       const jwt = encodeJwt({ type: 'user', signer: chain.account, subject: user.getPublicKey(), nats, claims });
-      const result = authenticateJwt(mode, { jwt, sig }, 'nonce', Date.now());
+      const result = authenticateJwt({ mode, connect: { jwt, sig }, nonce: 'nonce', client, nowMs: Date.now() });
       if (result.isAuthorized) assert.equal(result.user.name, user.getPublicKey());
       else assert.equal(typeof result.reason, 'string');
     }),
