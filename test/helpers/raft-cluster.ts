@@ -33,6 +33,8 @@ export type RaftClusterOptions = {
   readonly snapshotEntries?: number;
   readonly tickMs?: number;
   readonly electionTicks?: number;
+  /** A data directory for a slot other than the default (e.g. on a small tmpfs). */
+  readonly dataDirOf?: (slot: number) => string | undefined;
   /** Extra `node` flags for every replica process (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
 };
@@ -90,7 +92,7 @@ export async function startRaftCluster(t: CleanupScope, options: RaftClusterOpti
   writeFileSync(secretFile, SECRET);
   const nodes: RaftProcess[] = [];
   for (let slot = 0; slot < options.size; slot++) {
-    nodes.push({ slot, dataDir: join(root, `node${slot + 1}`), peerPort: await freePort(), httpPort: await freePort(), run: undefined, id: slot + 1, isStopped: false });
+    nodes.push({ slot, dataDir: options.dataDirOf?.(slot) ?? join(root, `node${slot + 1}`), peerPort: await freePort(), httpPort: await freePort(), run: undefined, id: slot + 1, isStopped: false });
   }
   const proxies = new Map<string, FaultProxy>();
   if (options.viaProxies === true) {
@@ -203,7 +205,7 @@ export async function startRaftCluster(t: CleanupScope, options: RaftClusterOpti
       for (;;) {
         const { status: code, json } = await request(slot, 'GET', `/records?from=${from}&stale=1`);
         assert.equal(code, 200, JSON.stringify(json));
-        for (const record of json.records as { index: number; data: string }[]) all.set(record.index, Buffer.from(record.data, 'base64').toString());
+        for (const record of json.records as { index: number; data: string }[]) all.set(record.index, Buffer.from(record.data, 'base64').toString().split('\0')[0]!);
         if (json.records.length === 0) return all;
         from = json.records[json.records.length - 1].index + 1;
       }
@@ -246,7 +248,7 @@ export type LoadResult = {
  * batch (no leader, timeout, a killed node) is never retried with the same texts, so a
  * record is either acknowledged once or unknown.
  */
-export function runLoad(cluster: RaftCluster, options: { readonly batch?: number; readonly prefix?: string } = {}): { stop(): Promise<LoadResult> } {
+export function runLoad(cluster: RaftCluster, options: { readonly batch?: number; readonly prefix?: string; readonly record?: Buffer } = {}): { stop(): Promise<LoadResult> } {
   const batch = options.batch ?? 20;
   const acked = new Map<string, number>();
   let attempts = 0;
@@ -261,7 +263,9 @@ export function runLoad(cluster: RaftCluster, options: { readonly batch?: number
       try {
         const node = cluster.nodes[slot]!;
         if (node.run === undefined || node.isStopped) throw new Error('not running');
-        const { status, json } = await cluster.request(slot, 'POST', '/propose', texts.map((text) => Buffer.from(text)));
+        // With `record`, each proposal is the text followed by that padding (the log compares by the text before the first NUL).
+        const payload = (text: string): Buffer => (options.record === undefined ? Buffer.from(text) : Buffer.concat([Buffer.from(`${text}\0`), options.record]));
+        const { status, json } = await cluster.request(slot, 'POST', '/propose', texts.map(payload));
         if (status !== 200) throw new Error(`${status} ${JSON.stringify(json)}`);
         texts.forEach((text, i) => acked.set(text, json.indexes[i]));
       } catch {

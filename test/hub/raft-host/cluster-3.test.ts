@@ -5,9 +5,12 @@
  * survives, no two leaders share a term, all replicas converge (test/helpers/raft-cluster.ts).
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventually } from '../../helpers/eventually.ts';
 import { assertConverged, runLoad, startRaftCluster } from '../../helpers/raft-cluster.ts';
+import { fill, mountTmpfs } from '../../helpers/tmpfs.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -80,5 +83,35 @@ test('3 processes: a wiped node comes back under a new id, is re-admitted, and c
   await eventually(async () => assert.ok((await cluster.status(await cluster.leaderSlot())).commit > before + 20), { timeoutMs: 30_000, intervalMs: 100 });
   await cluster.start(other);
   const result = await load.stop();
+  await assertConverged(cluster, result);
+});
+
+test('3 processes: a follower whose disk fills stops (exit 1, fatal log line); the others go on; freed and restarted, it catches up', { timeout: 240_000 }, async (t) => {
+  // The follower's data directory is on a 16 MiB tmpfs (root only; skipped otherwise).
+  let cluster: Awaited<ReturnType<typeof startRaftCluster>> | undefined;
+  const mountPoint = mountTmpfs(t, 16 * 1024 * 1024, async () => {
+    for (const node of cluster?.nodes ?? []) await cluster?.kill9(node.slot);
+  });
+  if (mountPoint === undefined) return;
+  cluster = await startRaftCluster(t, { size: 3, dataDirOf: (slot) => (slot === 2 ? join(mountPoint, 'raft') : undefined) });
+  const small = cluster.nodes[2]!;
+  if ((await cluster.leaderSlot()) === 2) {
+    // The small-disk node is to be a follower: hand leadership to node 1.
+    assert.equal((await cluster.request(2, 'POST', '/transfer', { to: cluster.nodes[0]!.id })).status, 200);
+    await eventually(async () => assert.notEqual(await cluster!.leaderSlot(), 2, 'leadership moved'), { timeoutMs: 20_000, intervalMs: 100 });
+  }
+  fill(mountPoint, 'filler', 0);
+  const big = Buffer.alloc(60 * 1024, 0x62);
+  const load = runLoad(cluster, { batch: 4, record: big });
+  const exitCode = await small.run!.exited;
+  assert.equal(exitCode, 1, 'the replica exits 1 when its log cannot be written');
+  assert.match(small.run!.stdout(), /the replica stopped: its log could not be written/);
+  const leader = await cluster.leaderSlot({ among: [0, 1] });
+  const before = (await cluster.status(leader)).commit;
+  await eventually(async () => assert.ok((await cluster!.status(leader)).commit > before + 4, 'the two others still commit'), { timeoutMs: 30_000, intervalMs: 100 });
+  const result = await load.stop();
+  rmSync(join(mountPoint, 'filler'));
+  small.run = undefined;
+  await cluster.start(2);
   await assertConverged(cluster, result);
 });
