@@ -28,7 +28,7 @@ import { StoreError, StoreErrorCode } from '../../core/jetstream/store.ts';
 import type { Logger } from '../../core/util/logger.ts';
 import { SeededPrng } from '../../core/util/prng.ts';
 import type { ConfChange, Entry, Message, NodeId, ProposeResult, RaftLogger, RaftStatus, Ready } from '../raft/index.ts';
-import { RAFT_CONFIG_DEFAULTS, RaftNode } from '../raft/index.ts';
+import { maySendBeforePersist, RAFT_CONFIG_DEFAULTS, RaftNode } from '../raft/index.ts';
 import { LmdbLogStorage } from './lmdb-log-storage.ts';
 import { PeerTransport, type PeerTransportStats } from './peer-transport.ts';
 import { ReplicatedLog, type LogRecord } from './replicated-log.ts';
@@ -296,7 +296,7 @@ export class RaftHost {
         this.#stats.savedEntries += ready.entries.length;
         this.#stats.sentMessages += ready.messages.length;
         if (ready.mustSync) this.#stats.syncs += 1;
-        const isSentEarly = this.#maySendBeforeSave(ready);
+        const isSentEarly = maySendBeforePersist(ready, this.#node.role, this.#savedTermVote);
         if (isSentEarly) this.#transport.send(ready.messages);
         if (ready.snapshot !== undefined || ready.entries.length > 0 || ready.hardState !== undefined) {
           const saved = this.#storage.save({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
@@ -315,22 +315,6 @@ export class RaftHost {
     } finally {
       this.#isRunning = false;
     }
-  }
-
-  /**
-   * A leader's appends and heartbeats may leave before its own write is durable (thesis
-   * §10.2.1: the leader writes its log in parallel with replicating it). They promise
-   * nothing about the leader's disk: the leader counts itself toward a commit only once
-   * advance() reports its entries persisted, and its term was made durable before it
-   * campaigned. Anything else (a vote, an append acknowledgement, a Ready that changes term
-   * or vote) waits for the fsync. This takes one fsync off the commit path.
-   */
-  #maySendBeforeSave(ready: Ready): boolean {
-    if (ready.messages.length === 0 || this.#node.status().role !== 'leader') return false;
-    if (ready.snapshot !== undefined) return false;
-    const hard = ready.hardState;
-    if (hard !== undefined && (hard.term !== this.#savedTermVote.term || hard.vote !== this.#savedTermVote.vote)) return false;
-    return ready.messages.every((message) => message.type === 'append' || message.type === 'heartbeat');
   }
 
   #apply(ready: Ready): void {

@@ -75,6 +75,11 @@ export class RaftNode {
     return this.#raft.id;
   }
 
+  /** This node's current role (cheaper than status()). */
+  get role(): Role {
+    return this.#raft.role;
+  }
+
   /** Advances logical time by one tick (elections, heartbeats, check-quorum). */
   tick(): void {
     this.#raft.tick();

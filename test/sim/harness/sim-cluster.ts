@@ -14,7 +14,7 @@
  */
 import { SeededPrng } from '../../../core/util/prng.ts';
 import type { ConfState, Entry, Message, NodeId, ProposeResult, RaftConfig, RaftLogFields, RaftLogger, RaftNodeOptions, Ready } from '../../../hub/raft/index.ts';
-import { applyConfChange, formatConfState, MemoryLogStorage, RAFT_CONFIG_DEFAULTS, RaftNode } from '../../../hub/raft/index.ts';
+import { applyConfChange, formatConfState, maySendBeforePersist, MemoryLogStorage, RAFT_CONFIG_DEFAULTS, RaftNode } from '../../../hub/raft/index.ts';
 import type { ElectabilityView } from './checkers.ts';
 import { SafetyChecker } from './checkers.ts';
 import { EventQueue } from './event-queue.ts';
@@ -93,6 +93,8 @@ export class SimHost {
   /** Ready being persisted (waiting for its sync). */
   inflight: Ready | undefined = undefined;
   isSyncDone = false;
+  /** The in-flight Ready's messages already left (maySendBeforePersist, or the deliberate bug). */
+  isSentEarly = false;
   /** Messages that arrived while paused (a stopped process's socket buffers). */
   heldInbox: { fromHost: number; message: Message }[] = [];
   /** Checker bookkeeping for this life. */
@@ -318,8 +320,11 @@ export class SimCluster {
     if (ready.entries.length > 0 || ready.snapshot !== undefined) this.#isElectabilityDirty = true;
     if (ready.snapshot !== undefined) this.#shadowRestore(host, ready.snapshot.metadata.index, decodeSnapshotHash(ready.snapshot.data));
     this.#shadowAppend(host, ready.entries);
+    // The real host's one exception (hub/raft maySendBeforePersist): a leader's appends and heartbeats leave before its fsync.
+    const persisted = host.disk.storage.initialState().hardState;
+    host.isSentEarly = this.options.sendBeforePersist || maySendBeforePersist(ready, host.node.role, persisted);
     host.disk.write({ kind: 'ready', snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
-    if (this.options.sendBeforePersist) {
+    if (host.isSentEarly) {
       for (const message of ready.messages) this.#send(host, message);
     }
     host.inflight = ready;
@@ -338,7 +343,7 @@ export class SimCluster {
     if (ready === undefined) return;
     if (ready.mustSync) host.disk.sync();
     // House rule 8 / thesis §3.8: messages leave only after the write is durable.
-    if (!this.options.sendBeforePersist) {
+    if (!host.isSentEarly) {
       for (const message of ready.messages) this.#send(host, message);
     }
     if (ready.snapshot !== undefined) this.#restoreStateMachine(host, ready.snapshot.metadata.index, ready.snapshot.data, ready.snapshot.metadata.confState);
