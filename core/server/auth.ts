@@ -5,8 +5,10 @@
  * nats-server's names (`authorization { token | user, password | users: [...] }`);
  * a user's `permissions` (or the block's `default_permissions`) are parsed by
  * permissions.ts and enforced by the connection. With the `tls` block's `verify_and_map`, the
- * client certificate names the user (cert-identity.ts) and such users need no password. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
- * that carries one is refused.
+ * client certificate names the user (cert-identity.ts) and such users need no password. With
+ * `operator` configured the server is in operator mode instead (operator-mode.ts): users are
+ * JWTs (`.creds` files), and a CONNECT without one is refused; without `operator` a CONNECT
+ * carrying a JWT is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
@@ -16,6 +18,7 @@ import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
+import { authenticateJwt, type JwtClient, type OperatorMode } from './operator-mode.ts';
 import { parsePermissions, type UserPermissions } from './permissions.ts';
 
 /** A user's parsed `permissions` block (permissions.ts). */
@@ -46,14 +49,23 @@ export type AuthOptions = {
   readonly timeoutMs: number | undefined;
   /** `tls.verify_and_map`: users are named by the client certificate, not by CONNECT's `user`. */
   readonly isCertMapped: boolean;
+  /** Operator mode (JWT users; operator-mode.ts); then token and users are empty. */
+  readonly operatorMode?: OperatorMode | undefined;
 };
+
+/** When an authorization ends by itself (a JWT's `exp`): the connection is closed then, with `errText`. */
+export type AuthExpiry = { readonly atMs: number; readonly errText: string };
 
 /** Who a connection authenticated as (the connection's permissions and /connz `authorized_user` read it). */
 export type AuthorizedUser = {
-  readonly kind: 'token' | 'password' | 'nkey' | 'cert';
-  /** The user name, the public nkey, or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
+  readonly kind: 'token' | 'password' | 'nkey' | 'cert' | 'jwt';
+  /** The user name (also when a certificate named it), the public nkey (also of a JWT user), or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
   readonly name: string;
   readonly permissions: Permissions | undefined;
+  /** A JWT user's account public key (the account the user belongs to); unset for the other kinds. */
+  readonly account?: string;
+  /** A JWT user's expiry; unset when the authorization does not expire. */
+  readonly expiry?: AuthExpiry | undefined;
 };
 
 export type AuthResult =
@@ -189,8 +201,11 @@ function stringField(fields: Fields, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** What a connection offers besides its CONNECT: the INFO nonce it signed, and its TLS handshake. */
-export type AuthContext = { readonly nonce: string | undefined; readonly tlsPeer: ClientTlsPeer | undefined };
+/**
+ * What a connection offers besides its CONNECT: the INFO nonce it signed, its TLS handshake
+ * (verify_and_map), and what a JWT's `src` and connection types restrict.
+ */
+export type AuthContext = { readonly nonce: string | undefined; readonly tlsPeer: ClientTlsPeer | undefined; readonly client?: JwtClient | undefined };
 
 /**
  * Checks CONNECT credentials against the configured users. One per server, made from a plain
@@ -210,7 +225,7 @@ export class Authenticator {
   constructor(options: AuthOptions, previous?: Authenticator) {
     this.options = options;
     this.#userDns = options.isCertMapped ? userDnsOf(options.users.keys()) : [];
-    this.isNonceRequired = options.nkeyUsers.size > 0;
+    this.isNonceRequired = options.nkeyUsers.size > 0 || options.operatorMode !== undefined;
     const verifiers = new Map<string, KeyObject>();
     for (const nkey of options.nkeyUsers.keys()) {
       const verifier = userNkeyVerifier(nkey);
@@ -220,12 +235,19 @@ export class Authenticator {
     this.#bcryptPassed = previous === undefined ? new Set() : previous.#bcryptPassed;
   }
 
-  /** nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token. */
+  /**
+   * nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password
+   * (or, with verify_and_map, the certificate), then token; in operator mode the user JWT only.
+   */
   authenticate(connect: Fields, context: AuthContext): AuthResult {
-    const { nkeyUsers, users, token } = this.options;
+    const { nkeyUsers, users, token, operatorMode } = this.options;
     const { nonce } = context;
+    if (operatorMode !== undefined) {
+      const jwtConnect = { jwt: stringField(connect, 'jwt'), sig: stringField(connect, 'sig') };
+      return authenticateJwt({ mode: operatorMode, connect: jwtConnect, nonce, client: context.client, nowMs: Date.now() });
+    }
     if (stringField(connect, 'jwt') !== '') {
-      return { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined };
+      return { isAuthorized: false, reason: 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)', user: undefined };
     }
     const nkey = stringField(connect, 'nkey');
     if (nkeyUsers.size > 0 && nkey !== '') return this.#authenticateNkey(nkey, stringField(connect, 'sig'), nonce);

@@ -9,7 +9,7 @@ import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
 import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
-import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
+import { newNonce, type AuthContext, type AuthExpiry, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import {
   ConnectionPermissions,
@@ -60,6 +60,8 @@ const PING = Buffer.from('PING\r\n', 'latin1');
 const OK = Buffer.from('+OK\r\n', 'latin1');
 /** Delay of the first server PING after CONNECT (nats-server: about 2 s), which measures the RTT. */
 export const FIRST_PING_MS = 2000;
+/** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); a later JWT expiry is reached in such steps. */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 
 export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly cid: number;
@@ -118,6 +120,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
    * can check them against the new users (reauthorize).
    */
   #credentials: Record<string, unknown>;
+  /** Closes the connection when its JWT expires (operator mode). */
+  #expiryTimer: NodeJS.Timeout | undefined;
   #pingsOutstanding = 0;
   #pingSentMs = 0;
 
@@ -170,6 +174,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
     this.#credentials = {};
+    this.#expiryTimer = undefined;
   }
 
   /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
@@ -391,7 +396,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) return true;
     this.#credentials = credentialFields(fields);
-    const result = authenticator.authenticate(this.#credentials, { nonce: this.nonce, tlsPeer: this.tlsPeer });
+    const result = authenticator.authenticate(this.#credentials, this.#authContext());
     if (result.isAuthorized) {
       this.#setAuthorizedUser(result.user);
       return true;
@@ -400,10 +405,20 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     return false;
   }
 
+  /** What authentication reads besides CONNECT: the INFO nonce, the TLS handshake, and (JWT `src`, connection types) the client. */
+  #authContext(): AuthContext {
+    const client = { remoteAddress: this.remoteAddress, connectionType: this.kind === 'websocket' ? 'WEBSOCKET' : 'STANDARD' } as const;
+    return { nonce: this.nonce, tlsPeer: this.tlsPeer, client };
+  }
+
+  /** Takes `user`'s permissions and (a JWT user) arms its expiry; a new CONNECT or a reload replaces both. */
   #setAuthorizedUser(user: AuthorizedUser | undefined): void {
     this.authorizedUser = user;
     const permissions = user?.permissions;
     this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (user?.expiry !== undefined) this.#armExpiry(user.expiry);
   }
 
   #authViolation(result: { reason: string; user: string | undefined }): void {
@@ -427,7 +442,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.#setAuthorizedUser(undefined);
       return true;
     }
-    const result = authenticator.authenticate(this.#credentials, { nonce: this.nonce, tlsPeer: this.tlsPeer });
+    const result = authenticator.authenticate(this.#credentials, this.#authContext());
     if (!result.isAuthorized) {
       this.#authViolation(result);
       return false;
@@ -443,6 +458,22 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     this.flush();
     return true;
+  }
+
+  /** nats-server parity: client.go authExpired sends the -ERR and closes (Authentication Expired) when the JWT's exp passes. */
+  #armExpiry(expiry: AuthExpiry): void {
+    const delayMs = Math.min(Math.max(expiry.atMs - Date.now(), 0), TIMER_DELAY_MS_MAX);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      if (Date.now() < expiry.atMs) {
+        this.#armExpiry(expiry);
+        return;
+      }
+      this.log.debug({ user: this.authorizedUser?.name }, 'authorization expired');
+      this.sendErr(expiry.errText);
+      this.close(ClosedReason.authenticationExpired);
+    }, delayMs);
+    this.#expiryTimer.unref();
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
@@ -537,13 +568,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.closedReason = reason;
     this.closedMs = Date.now();
     this.#outbound.close();
-    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer]) {
+    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer, this.#expiryTimer]) {
       if (timer !== undefined) clearTimeout(timer);
     }
     this.#pingTimer = undefined;
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
+    this.#expiryTimer = undefined;
     for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();

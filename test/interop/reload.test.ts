@@ -165,7 +165,7 @@ describe('SIGHUP to a canopy server process', () => {
     assert.deepEqual(reloaded['changed'], ['log_level', 'authorization']);
     // log_level debug now: a new client's connect is logged at debug.
     const dave = await connect({ servers: `127.0.0.1:${server.port}`, user: 'dave', pass: 'd1', name: 'dave-after-reload' });
-    await eventually(() => assert.ok(server.logLines().some((line) => line['msg'] === 'client connected' && line['name'] === 'dave-after-reload')), { timeoutMs: RELOAD_WAIT_MS });
+    await eventually(() => assert.ok(server.logLines().some((line) => line['msg'] === 'client connected' && line['name'] === 'dave-after-reload'), 'a debug line for the new client'), { timeoutMs: RELOAD_WAIT_MS });
 
     writeFileSync(configFile, '{ "authorization": ');
     process.kill(server.pid, 'SIGHUP');
@@ -227,7 +227,7 @@ describe('SIGHUP to a canopy hub process', () => {
     writeFileSync(configFile, JSON.stringify(hubConfig({ 'gw-1': 'secret-1' }, AFTER)));
     process.kill(hub.pid, 'SIGHUP');
     assert.equal(await carol.readUntilClosed(RELOAD_WAIT_MS), "-ERR 'Authorization Violation'\r\n");
-    await eventually(() => assert.ok(hub.logLines().some((record) => record['msg'] === 'configuration reloaded')), { timeoutMs: RELOAD_WAIT_MS });
+    await eventually(() => assert.ok(hub.logLines().some((record) => record['msg'] === 'configuration reloaded'), 'a reload line'), { timeoutMs: RELOAD_WAIT_MS });
   });
 });
 
