@@ -10,11 +10,12 @@ import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect } from '@nats-io/transport-node';
+import { connect, credsAuthenticator } from '@nats-io/transport-node';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { startCanopyServer, type CanopyServer } from '../helpers/canopy-server.ts';
 import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { decoratedOperatorJwt, encodeJwt, newTrustChain, newUser, nowSeconds } from '../helpers/nats-jwt.ts';
 import { freePort } from '../helpers/processes.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -273,3 +274,38 @@ function httpsStatus(url: string, ca: CertFiles): Promise<number> {
     }).on('error', reject);
   });
 }
+
+describe('Server.reload in operator mode', () => {
+  test('an account that leaves resolver_preload closes its users; a revoked user goes, the others stay', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'canopy-reload-jwt-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const chain = newTrustChain();
+    const operatorFile = join(dir, 'operator.jwt');
+    writeFileSync(operatorFile, decoratedOperatorJwt(chain.operatorJwt));
+    const config = (accounts: Record<string, string>): Record<string, unknown> => ({ jetstream: false, operator: operatorFile, resolver: 'MEMORY', resolver_preload: accounts });
+    const accountKey = chain.account.getPublicKey();
+    const broker = await startTestBroker(config({ [accountKey]: chain.accountJwt }));
+    t.after(() => broker.close());
+    const kept = newUser({ signer: chain.account });
+    const revoked = newUser({ signer: chain.account });
+    const keptConnection = await connect({ servers: broker.url, authenticator: credsAuthenticator(new TextEncoder().encode(kept.creds)) });
+    const revokedConnection = await connect({ servers: broker.url, reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(revoked.creds)) });
+    const revokedClosed = revokedConnection.closed();
+
+    // The account JWT, re-issued with the user revoked (nats-server: account revocations, checked by reloadAuthorization).
+    const revokingJwt = encodeJwt({
+      type: 'account',
+      signer: chain.operator,
+      subject: accountKey,
+      name: 'test-account',
+      nats: { limits: { subs: -1, conn: -1, data: -1, payload: -1 }, revocations: { [revoked.user.getPublicKey()]: nowSeconds() + 60 } },
+    });
+    const outcome = broker.reload(config({ [accountKey]: revokingJwt }));
+    assert.deepEqual({ changed: outcome.changed, closed: outcome.closedConnections }, { changed: ['authorization'], closed: 1 });
+    assert.match(String(await revokedClosed), /Authorization Violation/i);
+    await keptConnection.flush();
+
+    assert.equal(broker.reload(config({})).closedConnections, 1);
+    await keptConnection.closed();
+  });
+});
