@@ -469,7 +469,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
         this.#armExpiry(expiry);
         return;
       }
-      this.log.debug({ user: this.authorizedUser?.name }, 'authorization expired');
+      this.#debug({ user: this.authorizedUser?.name }, 'authorization expired');
       this.sendErr(expiry.errText);
       this.close(ClosedReason.authenticationExpired);
     }, delayMs);
