@@ -190,6 +190,23 @@ describe('SIGHUP to a canopy server process', () => {
   });
 });
 
+test('SIGHUP to a canopy server started without a config file: one warning, and it keeps serving', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-reload-noconfig-'));
+  const server = await startCanopyServer(await freePort(), join(dir, 'store'));
+  t.after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  process.kill(server.pid, 'SIGHUP');
+  await eventually(
+    () => assert.ok(server.logLines().some((line) => line['msg'] === 'configuration reload ignored: the server was started without a config file (-c)'), 'a warning line'),
+    { timeoutMs: RELOAD_WAIT_MS },
+  );
+  const client = await RawClient.connected(server.port);
+  client.close();
+  assert.ok(server.isAlive());
+});
+
 describe('SIGHUP to a canopy hub process', () => {
   let dir: string;
   let configFile: string;
