@@ -58,10 +58,14 @@ function openFilesLimit(): number {
   return line?.[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(line?.[1] ?? 1024);
 }
 
-/** A child that speaks JSON lines on stdout; `lines` yields them. */
-function spawnJsonChild(args: readonly string[]): { child: ChildProcess; next(type: string): Promise<Record<string, unknown>> } {
+/**
+ * A child that speaks JSON lines on stdout: `next(type)` resolves with the next line of that type;
+ * `exited` is taken at spawn, so an exit that comes before anyone waits for it is not missed.
+ */
+function spawnJsonChild(args: readonly string[]): { child: ChildProcess; exited: Promise<unknown>; next(type: string): Promise<Record<string, unknown>> } {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   const waiting: { type: string; resolve: (message: Record<string, unknown>) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
     const message = JSON.parse(line) as Record<string, unknown>;
@@ -70,6 +74,7 @@ function spawnJsonChild(args: readonly string[]): { child: ChildProcess; next(ty
   });
   return {
     child,
+    exited,
     next: (type) => new Promise((resolve) => waiting.push({ type, resolve })),
   };
 }
@@ -87,9 +92,9 @@ async function measure(nc: NatsConnection, durationMs: number): Promise<LatencyR
   return summarizeLatencies(samplesUs, performance.now() - startedMs);
 }
 
-async function stopLoad(load: { child: ChildProcess }): Promise<void> {
+async function stopLoad(load: { child: ChildProcess; exited: Promise<unknown> }): Promise<void> {
   load.child.stdin?.end();
-  await new Promise((resolve) => load.child.once('exit', resolve));
+  await load.exited;
 }
 
 const needed = argv.idle + FD_HEADROOM;
@@ -151,7 +156,7 @@ async function runRound(): Promise<Round> {
       return await final;
     }),
   );
-  await Promise.all(churns.map((churn) => new Promise((resolve) => churn.child.once('exit', resolve))));
+  await Promise.all(churns.map((churn) => churn.exited));
   await stopLoad(idleLoad);
   return {
     serverCpuFlood,
