@@ -5,6 +5,7 @@
  */
 import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { resolveAccountsConfig, type AccountsConfig } from './account-config.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
 import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
@@ -62,6 +63,8 @@ export type ServerOptions = {
   readonly authTimeoutMs: number;
   /** Client authentication; undefined = none (any CONNECT is accepted). */
   readonly auth: AuthOptions | undefined;
+  /** The `accounts` block (account-config.ts), a plain value a config reload can swap; empty = only `$G`. */
+  readonly accounts: AccountsConfig;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
@@ -348,7 +351,8 @@ function optionalPort(port: number): number | undefined {
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
  * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded
  * defaults, or `defaults` where given (`canopy leaf` binds monitoring to 127.0.0.1).
- * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
+ * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions, the
+ * `accounts` block to resolveAccountsConfig (its users to resolveAuthOptions too).
  */
 export function resolveServerOptions(raw: Record<string, unknown>, defaults: Partial<Record<ServerOptionKey, string | number>> = {}): ServerOptions {
   const values = new Map<string, string | number>();
@@ -356,7 +360,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
   const { flat: flatAll, labels } = flattenConfigLabelled(raw);
-  const { authorization, ...flat } = flatAll;
+  const { authorization, accounts: accountsBlock, no_auth_user: noAuthUser, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
@@ -366,7 +370,17 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
-  const auth = resolveAuthOptions({ authorization, token: str('auth'), user: str('user'), password: str('pass') });
+  const accounts = resolveAccountsConfig(accountsBlock);
+  if (noAuthUser !== undefined && typeof noAuthUser !== 'string') throw new ConfigError('no_auth_user', 'must be a user name');
+  const auth = resolveAuthOptions({
+    authorization,
+    token: str('auth'),
+    user: str('user'),
+    password: str('pass'),
+    accountUsers: accounts.users,
+    accountDefaultPermissions: accounts.defaultPermissions,
+    noAuthUser: noAuthUser ?? '',
+  });
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
@@ -416,6 +430,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     pingsOutstandingMax: num('ping_max'),
     authTimeoutMs: auth?.timeoutMs ?? num('auth_timeout'),
     auth,
+    accounts: accounts.accounts,
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',
