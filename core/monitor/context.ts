@@ -11,6 +11,7 @@ export const MonitorPath = {
   root: '/',
   varz: '/varz',
   connz: '/connz',
+  accountz: '/accountz',
   subsz: '/subsz',
   /** nats-server serves the same handler here and counts it as `/subsz`. */
   subscriptionsz: '/subscriptionsz',
@@ -45,5 +46,5 @@ export function countRequest(context: MonitorContext, path: string): void {
   context.httpRequestCounts.set(path, (context.httpRequestCounts.get(path) ?? 0) + 1);
 }
 
-/** The one account canopy has: nats-server's global account. */
-export const GLOBAL_ACCOUNT = '$G';
+/** nats-server's global account (core/server/accounts.ts). */
+export { GLOBAL_ACCOUNT } from '../server/accounts.ts';

@@ -19,6 +19,7 @@ import type { Server } from '../server/server.ts';
 import type { TlsMaterial } from '../server/tls-material.ts';
 import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
+import { handleAccountz } from './accountz.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
 import { handleJsz } from './jsz.ts';
@@ -144,6 +145,7 @@ function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<stri
     [MonitorPath.root, handleRoot],
     [MonitorPath.varz, handleVarz],
     [MonitorPath.connz, handleConnz],
+    [MonitorPath.accountz, handleAccountz],
     [MonitorPath.subsz, handleSubsz],
     [MonitorPath.subscriptionsz, handleSubsz],
     [MonitorPath.healthz, handleHealthz],
@@ -225,6 +227,7 @@ function handleRoot(context: MonitorContext): MonitorResponse {
     ['JetStream', MonitorPath.jsz],
     ['Links', MonitorPath.leafz],
     ['Connections', MonitorPath.connz],
+    ['Accounts', MonitorPath.accountz],
     ['Subscriptions', MonitorPath.subsz],
     ['Health Probe', MonitorPath.healthz],
     ['Prometheus Metrics', MonitorPath.metrics],

@@ -248,6 +248,67 @@ describe('accounts: isolation, imports and exports', () => {
   });
 });
 
+describe('accounts: monitoring', () => {
+  let broker: TestBroker;
+  const connections: NatsConnection[] = [];
+  const open = opener(() => broker, connections);
+  before(async () => {
+    broker = await startTestBroker({ ...ACCOUNTS_CONFIG, websocket_port: 0 });
+  });
+  after(async () => {
+    for (const nc of connections) if (!nc.isClosed()) await nc.close();
+    await broker.close();
+  });
+  const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const response = await fetch(`${broker.httpUrl}${path}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  type Row = { cid: number; authorized_user?: string; account?: string };
+
+  test('/connz?auth=1 shows authorized_user and account (not for $G); acc and user filter', async () => {
+    const a = await open('a', { name: 'conn-a' });
+    const b = await open('b', { name: 'conn-b' });
+    await open('g', { name: 'conn-g' });
+    a.subscribe('x.y');
+    b.subscribe('x.y');
+    b.subscribe('x.z');
+    await Promise.all([a.flush(), b.flush()]);
+    const all = (await get('/connz?auth=1')).body['connections'] as Row[];
+    assert.deepEqual(
+      all.map((row) => [row.authorized_user, row.account]),
+      [
+        ['a', 'A'],
+        ['b', 'B'],
+        ['g', undefined],
+      ],
+    );
+    const plain = (await get('/connz')).body['connections'] as Row[];
+    assert.ok(plain.every((row) => row.account === undefined && row.authorized_user === undefined), 'without auth=1 neither field appears');
+    const inB = (await get('/connz?acc=B&auth=1')).body;
+    assert.equal(inB['total'], 1);
+    assert.deepEqual((inB['connections'] as Row[]).map((row) => row.authorized_user), ['b']);
+    assert.deepEqual(((await get('/connz?user=a&auth=1')).body['connections'] as Row[]).map((row) => row.account), ['A']);
+    // /subsz?acc lists that account's sublist: B has x.y and x.z, A only x.y.
+    const listed = async (query: string): Promise<unknown[]> => ((await get(`/subsz?subs=1&${query}`)).body['subscriptions_list'] as unknown[] | undefined) ?? [];
+    assert.deepEqual((await listed('acc=B&test=x.z')).map((entry) => (entry as { account: string }).account), ['B']);
+    assert.deepEqual(await listed('acc=A&test=x.z'), []);
+    assert.equal((await listed('acc=A&test=x.y')).length, 1);
+  });
+
+  test('/accountz lists the accounts; acc=<name> gives its detail; an unknown one is an error', async () => {
+    assert.deepEqual((await get('/accountz')).body['accounts'], ['$G', 'A', 'B', 'C']);
+    await open('c');
+    const detail = (await get('/accountz?acc=C')).body['account_detail'] as Record<string, unknown>;
+    assert.equal(detail['account_name'], 'C');
+    assert.equal(detail['jetstream_enabled'], false);
+    assert.equal(detail['client_connections'], 1);
+    assert.equal(((await get('/accountz?acc=A')).body['account_detail'] as Record<string, unknown>)['jetstream_enabled'], true);
+    const unknown = await get('/accountz?acc=NOPE');
+    assert.equal(unknown.status, 400);
+    assert.match(String(unknown.body['error']), /Account NOPE does not exist/);
+  });
+});
+
 describe('accounts: persistence and store layout', () => {
   const storeDir = mkdtempSync(join(tmpdir(), 'canopy-accounts-'));
   const connections: NatsConnection[] = [];
