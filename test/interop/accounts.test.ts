@@ -17,7 +17,9 @@ import { resolveServerOptions } from '../../core/server/options.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { assertConfigError } from '../helpers/config-error.ts';
 import { rejectsWithCode } from '../helpers/jetstream-client.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { IMPORT_HOPS_MAX } from '../../core/server/account-imports.ts';
 
 /** JetStream API codes (NATS-SPEC.md): stream not found, consumer not found. */
 const STREAM_NOT_FOUND = 10059;
@@ -248,6 +250,111 @@ describe('accounts: isolation, imports and exports', () => {
   });
 });
 
+describe('accounts: service response types, response_threshold, import cycles, accounts made on demand', () => {
+  let broker: TestBroker;
+  const connections: NatsConnection[] = [];
+  const users = (name: string) => ({ users: [{ user: name, password: name }] });
+  const connectAs = async (user: string): Promise<NatsConnection> => {
+    const nc = await connect({ servers: broker.url, reconnect: false, user, pass: user });
+    connections.push(nc);
+    return nc;
+  };
+  before(async () => {
+    broker = await startTestBroker({
+      http_port: 0,
+      websocket_port: 0,
+      accounts: {
+        SVC: {
+          ...users('svc'),
+          exports: [{ service: 'one.>' }, { service: 'many.>', response_type: 'Stream' }, { service: 'slow.>', response_threshold: '100ms' }],
+        },
+        CLIENT: {
+          ...users('client'),
+          imports: [
+            { service: { account: 'SVC', subject: 'one.x' }, to: 'one' },
+            { service: { account: 'SVC', subject: 'many.x' }, to: 'many' },
+            { service: { account: 'SVC', subject: 'slow.x' }, to: 'slow' },
+          ],
+        },
+        // X and Y import each other's loop.>: a cycle.
+        X: { ...users('x'), exports: [{ stream: 'loop.>' }], imports: [{ stream: { account: 'Y', subject: 'loop.>' } }] },
+        Y: { ...users('y'), exports: [{ stream: 'loop.>' }], imports: [{ stream: { account: 'X', subject: 'loop.>' } }] },
+      },
+    });
+  });
+  after(async () => {
+    for (const nc of connections) if (!nc.isClosed()) await nc.close();
+    await broker.close();
+  });
+
+  /** The responses that reach `inbox` in CLIENT when SVC answers a request to `subject` twice. */
+  async function twoResponses(service: NatsConnection, client: NatsConnection, subject: string, inbox: string): Promise<string[]> {
+    const answered = new Promise<void>((resolve) => {
+      const sub = service.subscribe(`${subject}.x`, {
+        max: 1,
+        callback: (_err, message) => {
+          message.respond('first');
+          message.respond('second');
+          void service.flush().then(() => resolve());
+          void sub;
+        },
+      });
+    });
+    await service.flush();
+    const replies = client.subscribe(inbox);
+    await client.flush();
+    client.publish(subject, 'request', { reply: inbox });
+    await answered;
+    return receivedBefore(replies, client, inbox);
+  }
+
+  test('a Singleton service export lets one response back; a Stream export lets every one', async () => {
+    const service = await connectAs('svc');
+    const client = await connectAs('client');
+    assert.deepEqual(await twoResponses(service, client, 'one', 'inbox.one'), ['inbox.one first']);
+    assert.deepEqual(await twoResponses(service, client, 'many', 'inbox.many'), ['inbox.many first', 'inbox.many second']);
+  });
+
+  test('a response after response_threshold is dropped', async () => {
+    const service = await connectAs('svc');
+    const client = await connectAs('client');
+    service.subscribe('slow.x', {
+      callback: (_err, message) => {
+        // Answer well after the export's 100 ms threshold: a slower machine only answers later.
+        setTimeout(() => message.respond('too late'), 600);
+      },
+    });
+    await service.flush();
+    await assert.rejects(client.request('slow', 'hurry', { timeout: 2500 }), (err: unknown) => err instanceof Error && /timeout/i.test(err.message));
+  });
+
+  test('imports that form a cycle stop after IMPORT_HOPS_MAX accounts instead of looping', async () => {
+    const x = await connectAs('x');
+    const y = await connectAs('y');
+    const ySub = y.subscribe('loop.>');
+    await y.flush();
+    x.publish('loop.1', 'round and round');
+    await x.flush();
+    const seen = await receivedBefore(ySub, y, 'loop.marker');
+    assert.ok(seen.length >= 1 && seen.length <= IMPORT_HOPS_MAX, `Y got ${seen.length} copies`);
+    // The server is still serving.
+    await x.flush();
+  });
+
+  test('an account made on first use (operator mode) with JetStream gets its own JetStream and store directory', async () => {
+    const account = broker.broker.server.accounts.resolve('ADYNAMIC', { isJetStreamEnabled: true });
+    assert.equal(broker.broker.server.accounts.resolve('ADYNAMIC'), account, 'resolve finds it the second time');
+    const jetstream = await eventually(() => {
+      const found = broker.broker.accountJetStreams.get('ADYNAMIC');
+      assert.ok(found !== undefined, 'the new account has no JetStream yet');
+      return found;
+    });
+    assert.equal(jetstream.options.storeDir, join(broker.storeDir, 'accounts', 'ADYNAMIC'));
+    assert.equal(broker.broker.server.accounts.resolve('NOJS').config.isJetStreamEnabled, false);
+    assert.equal(broker.broker.accountJetStreams.has('NOJS'), false);
+  });
+});
+
 describe('accounts: monitoring', () => {
   let broker: TestBroker;
   const connections: NatsConnection[] = [];
@@ -350,8 +457,8 @@ describe('accounts: persistence and store layout', () => {
     await jetstream(connections.at(-1)!).publish('data.2', 'b');
     await stop();
     assert.ok(existsSync(join(storeDir, 'jetstream')), '$G keeps <store_dir>/jetstream');
-    assert.ok(existsSync(join(storeDir, 'accounts', 'A', 'jetstream')));
-    assert.ok(existsSync(join(storeDir, 'accounts', 'B', 'jetstream')));
+    assert.ok(existsSync(join(storeDir, 'accounts', 'A', 'jetstream')), 'A has <store_dir>/accounts/A/jetstream');
+    assert.ok(existsSync(join(storeDir, 'accounts', 'B', 'jetstream')), 'B has <store_dir>/accounts/B/jetstream');
 
     await start(ACCOUNTS_CONFIG);
     const afterA = await jetstreamManager(await open('a'));
