@@ -10,7 +10,16 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, RequestError, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  connect,
+  nkeyAuthenticator,
+  nkeys,
+  RequestError,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { resolveServerOptions } from '../../core/server/options.ts';
@@ -471,6 +480,42 @@ describe('accounts: persistence and store layout', () => {
     await rejectsWithCode(afterB.consumers.info('DATA', 'reader'), CONSUMER_NOT_FOUND);
     assert.equal((await afterG.streams.info('LEGACY')).state.messages, 1);
     await rejectsWithCode(afterG.streams.info('DATA'), STREAM_NOT_FOUND);
+  });
+});
+
+describe('accounts: nkey users, and exports of the global account', () => {
+  const nkeyUser = nkeys.createUser();
+  let broker: TestBroker;
+  const connections: NatsConnection[] = [];
+  before(async () => {
+    broker = await startTestBroker({
+      http_port: 0,
+      websocket_port: 0,
+      authorization: { users: [{ user: 'g', password: 'pg' }] },
+      accounts: {
+        $G: { exports: [{ stream: 'shared.>' }] },
+        N: { users: [{ nkey: nkeyUser.getPublicKey() }], imports: [{ stream: { account: '$G', subject: 'shared.>' } }] },
+      },
+    });
+  });
+  after(async () => {
+    for (const nc of connections) if (!nc.isClosed()) await nc.close();
+    await broker.close();
+  });
+
+  test('an nkey user of an account signs the nonce and joins its account, which imports from $G', async () => {
+    const n = await connect({ servers: broker.url, reconnect: false, authenticator: nkeyAuthenticator(nkeyUser.getSeed()) });
+    const g = await connect({ servers: broker.url, reconnect: false, user: 'g', pass: 'pg' });
+    connections.push(n, g);
+    assert.equal(typeof n.info?.nonce, 'string');
+    const connection = [...broker.broker.server.connections.values()].find((c) => c.authorizedUser?.kind === 'nkey');
+    assert.equal(connection?.account.name, 'N');
+    const shared = n.subscribe('>');
+    await n.flush();
+    g.publish('shared.news', 'for everyone');
+    g.publish('private.news', 'for $G');
+    await g.flush();
+    assert.deepEqual(await receivedBefore(shared, n, 'n.marker'), ['shared.news for everyone']);
   });
 });
 
