@@ -15,7 +15,7 @@
  * checked against the exporting account's exports here: importing what is not
  * exported is a ConfigError naming the import.
  */
-import { isValidSubject, subjectMatchesFilter, tokenize } from '../subjects/subject.ts';
+import { isValidSubject, subjectMatchesFilter, subjectsOverlap, tokenize } from '../subjects/subject.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick } from './config-fields.ts';
@@ -110,6 +110,7 @@ export function resolveAccountsConfig(raw: unknown): { accounts: AccountsConfig;
     });
   }
   for (const account of accounts.values()) checkImports(account, accounts);
+  checkImportCycles(accounts);
   return { accounts, users, defaultPermissions };
 }
 
@@ -226,6 +227,51 @@ function checkImports(account: AccountConfig, accounts: AccountsConfig): void {
       throw new ConfigError(`${key}.subject`, `${entry.kind} "${entry.subject}" of account "${entry.account}" is not exported to account "${account.name}"`);
     }
   });
+}
+
+/** Where messages go through one import: from (account, subject) to (account, subject). */
+type Flow = { readonly from: string; readonly fromSubject: string; readonly to: string; readonly toSubject: string; readonly key: string };
+
+/** Imports followed from one start before the search gives up (nats-server bounds its search too). */
+const CYCLE_SEARCH_DEPTH_MAX = 32;
+
+/**
+ * nats-server parity (accounts.go checkStreamImportsForCycles / checkServiceImportsForCycles):
+ * imports through which a message could come back to where it started are a config error.
+ * A stream import carries messages from the exporter to the importer, a service import
+ * requests from the importer to the exporter; subjects are compared as patterns (overlap),
+ * so the check may refuse a mapping that would in fact end, never miss a cycle.
+ */
+function checkImportCycles(accounts: AccountsConfig): void {
+  const flows: Flow[] = [];
+  for (const account of accounts.values()) {
+    account.imports.forEach((entry, index) => {
+      const key = `accounts.${account.name}.imports[${index}].${entry.kind}`;
+      if (entry.kind === 'stream') flows.push({ from: entry.account, fromSubject: entry.subject, to: account.name, toSubject: entry.localSubject, key });
+      else flows.push({ from: account.name, fromSubject: entry.localSubject, to: entry.account, toSubject: entry.subject, key });
+    });
+  }
+  for (const start of flows) {
+    const path = [start.key];
+    /** (account, subject) states already searched from this start: each is searched once. */
+    const visited = new Set<string>();
+    const reachesStart = (account: string, subject: string, depth: number): boolean => {
+      if (account === start.from && subjectsOverlap(subject, start.fromSubject)) return true;
+      const state = `${account}\n${subject}`;
+      if (depth >= CYCLE_SEARCH_DEPTH_MAX || visited.has(state)) return false;
+      visited.add(state);
+      for (const next of flows) {
+        if (next.from !== account || !subjectsOverlap(next.fromSubject, subject)) continue;
+        path.push(next.key);
+        if (reachesStart(next.to, next.toSubject, depth + 1)) return true;
+        path.pop();
+      }
+      return false;
+    };
+    if (reachesStart(start.to, start.toSubject, 0)) {
+      throw new ConfigError(start.key, `import forms a cycle: ${path.join(' -> ')}`);
+    }
+  }
 }
 
 /** The export of `exporter` that serves `entry` (resolveAccountsConfig checked there is one). */

@@ -15,7 +15,9 @@
  *   counts as not delivered, so a requester with no_responders gets its 503.
  *
  * A message crosses at most IMPORT_HOPS_MAX accounts: imports that form a cycle
- * (A imports from B what B imports from A) stop there instead of looping.
+ * (A imports from B what B imports from A) stop there instead of looping. The config
+ * file's cycles are refused before (account-config.ts); this guards configs handed to
+ * the server by other paths (operator mode, reload).
  */
 import { randomBytes } from 'node:crypto';
 import { tokenize } from '../subjects/subject.ts';

@@ -22,7 +22,10 @@ import {
 } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import type { AccountConfig } from '../../core/server/account-config.ts';
 import { resolveServerOptions } from '../../core/server/options.ts';
+import { startBroker } from '../../core/start.ts';
+import { silentLogger } from '../../core/util/logger.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { assertConfigError } from '../helpers/config-error.ts';
 import { rejectsWithCode } from '../helpers/jetstream-client.ts';
@@ -259,6 +262,9 @@ describe('accounts: isolation, imports and exports', () => {
   });
 });
 
+/** Users x and y in accounts X and Y, without imports (the cycle test adds them past the config check). */
+const CYCLE_USERS = { accounts: { X: { users: [{ user: 'x', password: 'x' }] }, Y: { users: [{ user: 'y', password: 'y' }] } } };
+
 describe('accounts: service response types, response_threshold, import cycles, accounts made on demand', () => {
   let broker: TestBroker;
   const connections: NatsConnection[] = [];
@@ -285,9 +291,6 @@ describe('accounts: service response types, response_threshold, import cycles, a
             { service: { account: 'SVC', subject: 'slow.x' }, to: 'slow' },
           ],
         },
-        // X and Y import each other's loop.>: a cycle.
-        X: { ...users('x'), exports: [{ stream: 'loop.>' }], imports: [{ stream: { account: 'Y', subject: 'loop.>' } }] },
-        Y: { ...users('y'), exports: [{ stream: 'loop.>' }], imports: [{ stream: { account: 'X', subject: 'loop.>' } }] },
       },
     });
   });
@@ -337,17 +340,34 @@ describe('accounts: service response types, response_threshold, import cycles, a
     await assert.rejects(client.request('slow', 'hurry', { timeout: 2500 }), (err: unknown) => err instanceof Error && /timeout/i.test(err.message));
   });
 
-  test('imports that form a cycle stop after IMPORT_HOPS_MAX accounts instead of looping', async () => {
-    const x = await connectAs('x');
-    const y = await connectAs('y');
-    const ySub = y.subscribe('loop.>');
-    await y.flush();
-    x.publish('loop.1', 'round and round');
-    await x.flush();
-    const seen = await receivedBefore(ySub, y, 'loop.marker');
-    assert.ok(seen.length >= 1 && seen.length <= IMPORT_HOPS_MAX, `Y got ${seen.length} copies`);
-    // The server is still serving.
-    await x.flush();
+  test('imports that form a cycle anyway (a config value the file check did not see) stop after IMPORT_HOPS_MAX accounts', async () => {
+    // The config file check refuses this cycle (see the config errors below); operator mode or a
+    // reload may hand the server account configs directly, so the router has its own bound.
+    const options = resolveServerOptions({ addr: '127.0.0.1', port: -1, http_port: 0, websocket_port: 0, jetstream: false, ...CYCLE_USERS });
+    const loop = (name: string, from: string): AccountConfig => ({
+      name,
+      isJetStreamEnabled: false,
+      exports: [{ kind: 'stream', subject: 'loop.>', accounts: undefined }],
+      imports: [{ kind: 'stream', account: from, subject: 'loop.>', localSubject: 'loop.>' }],
+    });
+    const cyclic = await startBroker({ options: { ...options, accounts: new Map([['X', loop('X', 'Y')], ['Y', loop('Y', 'X')]]) }, log: silentLogger });
+    const url = `nats://127.0.0.1:${cyclic.server.addresses.port}`;
+    const x = await connect({ servers: url, reconnect: false, user: 'x', pass: 'x' });
+    const y = await connect({ servers: url, reconnect: false, user: 'y', pass: 'y' });
+    connections.push(x, y);
+    try {
+      const ySub = y.subscribe('loop.>');
+      await y.flush();
+      x.publish('loop.1', 'round and round');
+      await x.flush();
+      const seen = await receivedBefore(ySub, y, 'loop.marker');
+      assert.ok(seen.length >= 1 && seen.length <= IMPORT_HOPS_MAX, `Y got ${seen.length} copies`);
+      // The server is still serving.
+      await x.flush();
+    } finally {
+      await Promise.all([x.close(), y.close()]);
+      await cyclic.close();
+    }
   });
 
   test('an account made on first use (operator mode) with JetStream gets its own JetStream and store directory', async () => {
@@ -588,6 +608,21 @@ describe('accounts: config errors name what is wrong', () => {
       'accounts.C.imports[0].to',
       /same wildcards/,
     );
+  });
+
+  test('imports that form a cycle (nats-server: "import forms a cycle")', () => {
+    const loop = (from: string) => ({ exports: [{ stream: 'loop.>' }, { service: 'svc.>' }], imports: [{ stream: { account: from, subject: 'loop.>' } }] });
+    assertConfigError(resolve({ accounts: { X: loop('Y'), Y: loop('X') } }), 'accounts.X.imports[0].stream', /import forms a cycle: accounts\.X\.imports\[0\]\.stream -> accounts\.Y\.imports\[0\]\.stream/);
+    // Through three accounts, with services: X's "a" goes to Y's svc.a, Y's svc.a to Z's svc.b, Z's svc.b back to X's a.
+    const services = {
+      X: { exports: [{ service: 'a' }], imports: [{ service: { account: 'Y', subject: 'svc.a' }, to: 'a' }] },
+      Y: { exports: [{ service: 'svc.>' }], imports: [{ service: { account: 'Z', subject: 'svc.b' }, to: 'svc.a' }] },
+      Z: { exports: [{ service: 'svc.>' }], imports: [{ service: { account: 'X', subject: 'a' }, to: 'svc.b' }] },
+    };
+    assertConfigError(resolve({ accounts: services }), 'accounts.X.imports[0].service', /import forms a cycle/);
+    // A prefix that takes the messages out of the exported subjects breaks the loop: no error.
+    const prefixed = (from: string) => ({ exports: [{ stream: 'loop.>' }], imports: [{ stream: { account: from, subject: 'loop.>' }, prefix: 'from' }] });
+    resolveServerOptions({ accounts: { X: prefixed('Y'), Y: prefixed('X') } });
   });
 
   test('bad shapes and no_auth_user', () => {
