@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConsumerLayer } from './jetstream/consumers.ts';
-import { JetStream } from './jetstream/jetstream.ts';
+import { answerJetStreamNotEnabled, JetStream } from './jetstream/jetstream.ts';
 import type { RetentionHold } from './jetstream/retention-hold.ts';
 import { startMonitor, type Monitor } from './monitor/http.ts';
 import { GLOBAL_ACCOUNT, type Account } from './server/accounts.ts';
@@ -95,9 +95,13 @@ async function startAccountJetStreams(options: {
   };
   for (const account of server.accounts.values()) {
     if (account === server.accounts.global || account.config.isJetStreamEnabled) await start(account);
+    else answerJetStreamNotEnabled(account.client);
   }
   server.accounts.onCreated((account) => {
-    if (!account.config.isJetStreamEnabled) return;
+    if (!account.config.isJetStreamEnabled) {
+      answerJetStreamNotEnabled(account.client);
+      return;
+    }
     const pending = start(account).catch((err: unknown) => log.error({ err, account: account.name }, 'jetstream of a new account did not start'));
     starting.add(pending);
     void pending.finally(() => starting.delete(pending));

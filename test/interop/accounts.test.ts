@@ -250,8 +250,16 @@ describe('accounts: isolation, imports and exports', () => {
     await rejectsWithCode((await jetstreamManager(await open('b'))).streams.info('KV_a_only'), STREAM_NOT_FOUND);
   });
 
-  test('an account without JetStream gets no JetStream API', async () => {
-    await assert.rejects(jetstreamManager(await open('c')));
+  test('an account without JetStream is told so: 10039 "JetStream not enabled for account"', async () => {
+    const c = await open('c');
+    await assert.rejects(jetstreamManager(c), (err: unknown) => err instanceof Error && /not enabled/i.test(err.message));
+    const reply = await c.request('$JS.API.INFO', '', { timeout: 5000 });
+    assert.deepEqual(reply.json(), {
+      type: 'io.nats.jetstream.api.v1.account_info_response',
+      error: { code: 503, err_code: 10039, description: 'JetStream not enabled for account' },
+    });
+    // Other API subjects reach nobody in C (its stream names are its own: none).
+    await assert.rejects(c.request('$JS.API.STREAM.NAMES', '', { timeout: 5000 }), (err: unknown) => err instanceof RequestError && err.isNoResponders());
   });
 
   test('with auth configured, SUB before CONNECT is an Authorization Violation (it would otherwise land in $G)', async () => {
