@@ -134,6 +134,7 @@ export async function startBroker(options: { options: ServerOptions; log: Logger
       monitor = await startMonitor({
         server,
         jetstream,
+        accountJetStreams: jetstreams,
         host: options.options.httpHost,
         port: monitorPort,
         log: options.log.child({ component: 'monitor' }),

@@ -26,8 +26,10 @@ export type MonitorPath = (typeof MonitorPath)[keyof typeof MonitorPath];
 
 export type MonitorContext = {
   readonly server: Server;
-  /** The server's JetStream; undefined when JetStream is off (then /jsz reports `disabled`). */
+  /** The server's (global account's) JetStream; undefined when JetStream is off (then /jsz reports `disabled`). */
   readonly jetstream: JetStream | undefined;
+  /** Every account's JetStream by account name (`$G` included), for /jsz totals and account details. */
+  readonly accountJetStreams: ReadonlyMap<string, JetStream>;
   /** Host the monitor listens on (varz `http_host`). */
   readonly httpHost: string;
   /** Port the monitor is bound to (varz `http_port`, or `https_port` when isHttps). */

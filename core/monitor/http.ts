@@ -54,6 +54,8 @@ export async function startMonitor(options: {
   server: Server;
   /** Read by /jsz, /varz `jetstream`, /healthz and /metrics; absent = JetStream off. */
   jetstream?: JetStream | undefined;
+  /** Every account's JetStream (`$G`'s included), for /jsz; absent = `$G`'s only. */
+  accountJetStreams?: ReadonlyMap<string, JetStream> | undefined;
   host: string;
   port: number;
   log: Logger;
@@ -88,6 +90,7 @@ export async function startMonitor(options: {
   context = {
     server,
     jetstream: options.jetstream,
+    accountJetStreams: options.accountJetStreams ?? new Map(),
     httpHost: host,
     httpPort: port,
     isHttps: tls !== undefined,

@@ -439,6 +439,19 @@ describe('accounts: monitoring', () => {
     assert.equal((await listed('acc=A&test=x.y')).length, 1);
   });
 
+  test('/jsz counts every account\'s JetStream; accounts=true and acc=<name> give per-account details', async () => {
+    const jsm = await jetstreamManager(await open('a'));
+    await jsm.streams.add({ name: 'MONITORED', subjects: ['monitored.>'] });
+    const jsz = (await get('/jsz')).body;
+    assert.deepEqual([jsz['accounts'], jsz['streams']], [3, 1]);
+    const names = ((await get('/jsz?accounts=true')).body['account_details'] as { name: string }[]).map((detail) => detail.name);
+    assert.deepEqual(names, ['$G', 'A', 'B']);
+    const inA = (await get('/jsz?acc=A&streams=true')).body['account_details'] as { name: string; stream_detail?: { name: string }[] }[];
+    assert.deepEqual(inA.map((detail) => [detail.name, detail.stream_detail?.map((stream) => stream.name)]), [['A', ['MONITORED']]]);
+    const inB = (await get('/jsz?acc=B&streams=true')).body['account_details'] as { name: string; stream_detail?: unknown[] }[];
+    assert.deepEqual(inB.map((detail) => [detail.name, detail.stream_detail]), [['B', undefined]]);
+  });
+
   test('/accountz lists the accounts; acc=<name> gives its detail; an unknown one is an error', async () => {
     assert.deepEqual((await get('/accountz')).body['accounts'], ['$G', 'A', 'B', 'C']);
     await open('c');
