@@ -206,7 +206,7 @@ function measureUsage(jetstream: JetStream): Usage {
 }
 
 /** Every account's JetStream, sorted by account name (nats-server sorts its account list). */
-function accountJetStreams(context: MonitorContext): [string, JetStream][] {
+export function accountJetStreams(context: MonitorContext): [string, JetStream][] {
   const entries = [...context.accountJetStreams];
   if (entries.length === 0 && context.jetstream !== undefined) entries.push([GLOBAL_ACCOUNT, context.jetstream]);
   return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -450,6 +450,10 @@ describe('accounts: monitoring', () => {
     assert.deepEqual(inA.map((detail) => [detail.name, detail.stream_detail?.map((stream) => stream.name)]), [['A', ['MONITORED']]]);
     const inB = (await get('/jsz?acc=B&streams=true')).body['account_details'] as { name: string; stream_detail?: unknown[] }[];
     assert.deepEqual(inB.map((detail) => [detail.name, detail.stream_detail]), [['B', undefined]]);
+    // /healthz finds the stream in its account, not in another.
+    assert.equal((await get('/healthz?account=A&stream=MONITORED')).status, 200);
+    const elsewhere = await get('/healthz?account=B&stream=MONITORED');
+    assert.equal(elsewhere.status, 404);
   });
 
   test('/accountz lists the accounts; acc=<name> gives its detail; an unknown one is an error', async () => {
