@@ -7,8 +7,10 @@
  * permissions.ts and enforced by the connection. Users of the `accounts` block
  * (account-config.ts) join these, each in its account; the block's users belong to
  * the global account `$G`, and `no_auth_user` names the user a CONNECT without
- * credentials becomes. JWTs (`.creds` files, operator mode) are not verified: a CONNECT
- * that carries one is refused.
+ * credentials becomes. With `operator` configured the server is in operator mode
+ * instead (operator-mode.ts): users are JWTs (`.creds` files), each in the account
+ * that signed it, and a CONNECT without one is refused; without `operator` a CONNECT
+ * carrying a JWT is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
@@ -17,6 +19,7 @@ import { GLOBAL_ACCOUNT, type AccountUserEntry } from './account-config.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
 import { isUserPublicNkey, userNkeyVerifier, verifyNonceSignature } from './nkey.ts';
+import { authenticateJwt, type JwtClient, type OperatorMode } from './operator-mode.ts';
 import { parsePermissions, type UserPermissions } from './permissions.ts';
 
 /** A user's parsed `permissions` block (permissions.ts). */
@@ -50,16 +53,26 @@ export type AuthOptions = {
   readonly noAuthUser: string | undefined;
   /** `authorization.timeout`, which replaces `auth_timeout` as in nats-server. */
   readonly timeoutMs: number | undefined;
+  /** Operator mode (JWT users; operator-mode.ts); then token and users are empty. */
+  readonly operatorMode?: OperatorMode | undefined;
 };
+
+/** When an authorization ends by itself (a JWT's `exp`): the connection is closed then, with `errText`. */
+export type AuthExpiry = { readonly atMs: number; readonly errText: string };
 
 /** Who a connection authenticated as (the connection's permissions and /connz `authorized_user` read it). */
 export type AuthorizedUser = {
-  readonly kind: 'token' | 'password' | 'nkey';
-  /** The user name, the public nkey, or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
+  readonly kind: 'token' | 'password' | 'nkey' | 'jwt';
+  /** The user name, the public nkey (also of a JWT user), or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
   readonly name: string;
   readonly permissions: Permissions | undefined;
-  /** The account the connection joins: `$G` (GLOBAL_ACCOUNT) unless the user is defined in `accounts`. */
+  /**
+   * The account the connection joins: `$G` (GLOBAL_ACCOUNT) unless the user is defined in
+   * `accounts`; a JWT user's account public key (the account the user belongs to).
+   */
   readonly account: string;
+  /** A JWT user's expiry; unset when the authorization does not expire. */
+  readonly expiry?: AuthExpiry | undefined;
 };
 
 export type AuthResult =
@@ -232,7 +245,7 @@ export class Authenticator {
 
   constructor(options: AuthOptions) {
     this.options = options;
-    this.isNonceRequired = options.nkeyUsers.size > 0;
+    this.isNonceRequired = options.nkeyUsers.size > 0 || options.operatorMode !== undefined;
     const verifiers = new Map<string, KeyObject>();
     for (const nkey of options.nkeyUsers.keys()) {
       const verifier = userNkeyVerifier(nkey);
@@ -242,11 +255,18 @@ export class Authenticator {
     this.#bcryptPassed = new Set();
   }
 
-  /** nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token. */
-  authenticate(connect: Fields, nonce: string | undefined): AuthResult {
-    const { nkeyUsers, users, token } = this.options;
+  /**
+   * nats-server's order (auth.go processClientOrLeafAuthentication): nkey, then user and password, then token;
+   * in operator mode the user JWT only. `client` is what a JWT's `src` and connection types restrict.
+   */
+  authenticate(connect: Fields, nonce: string | undefined, client?: JwtClient): AuthResult {
+    const { nkeyUsers, users, token, operatorMode } = this.options;
+    if (operatorMode !== undefined) {
+      const jwtConnect = { jwt: stringField(connect, 'jwt'), sig: stringField(connect, 'sig') };
+      return authenticateJwt({ mode: operatorMode, connect: jwtConnect, nonce, client, nowMs: Date.now() });
+    }
     if (stringField(connect, 'jwt') !== '') {
-      return { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined };
+      return { isAuthorized: false, reason: 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)', user: undefined };
     }
     const nkey = stringField(connect, 'nkey');
     if (nkeyUsers.size > 0 && nkey !== '') return this.#authenticateNkey(nkey, stringField(connect, 'sig'), nonce);

@@ -9,7 +9,7 @@ import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Account, AccountRegistry } from './accounts.ts';
-import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
+import { newNonce, type AuthExpiry, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
@@ -46,6 +46,8 @@ const PING = Buffer.from('PING\r\n', 'latin1');
 const OK = Buffer.from('+OK\r\n', 'latin1');
 /** Delay of the first server PING after CONNECT (nats-server: about 2 s), which measures the RTT. */
 export const FIRST_PING_MS = 2000;
+/** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); a later JWT expiry is reached in such steps. */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 
 export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly cid: number;
@@ -104,6 +106,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authTimer: NodeJS.Timeout | undefined;
   #writeDeadlineTimer: NodeJS.Timeout | undefined;
   #firstPingTimer: NodeJS.Timeout | undefined;
+  /** Closes the connection when its JWT expires (operator mode). */
+  #expiryTimer: NodeJS.Timeout | undefined;
   #pingsOutstanding = 0;
   #pingSentMs = 0;
 
@@ -154,6 +158,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
+    this.#expiryTimer = undefined;
   }
 
   /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
@@ -347,12 +352,18 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authenticate(fields: Record<string, unknown>): boolean {
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) return true;
-    const result = authenticator.authenticate(fields, this.nonce);
+    const client = { remoteAddress: this.remoteAddress, connectionType: this.kind === 'websocket' ? 'WEBSOCKET' : 'STANDARD' } as const;
+    const result = authenticator.authenticate(fields, this.nonce, client);
     if (result.isAuthorized) {
       this.authorizedUser = result.user;
       const permissions = result.user.permissions;
       this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
-      this.#joinAccount(this.#host.accounts.resolve(result.user.account));
+      // Operator mode registers a JWT user's account on first use, with JetStream (as nats-server enables it per account JWT).
+      this.#joinAccount(this.#host.accounts.resolve(result.user.account, { isJetStreamEnabled: result.user.kind === 'jwt' }));
+      // A second CONNECT replaces the first one's authorization, and its expiry with it.
+      if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+      this.#expiryTimer = undefined;
+      if (result.user.expiry !== undefined) this.#armExpiry(result.user.expiry);
       return true;
     }
     this.#host.stats.authorizationViolations++;
@@ -386,6 +397,22 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.sendErr(ProtocolErrorText.authorizationViolation);
     this.close(ClosedReason.authenticationViolation);
     return false;
+  }
+
+  /** nats-server parity: client.go authExpired sends the -ERR and closes (Authentication Expired) when the JWT's exp passes. */
+  #armExpiry(expiry: AuthExpiry): void {
+    const delayMs = Math.min(Math.max(expiry.atMs - Date.now(), 0), TIMER_DELAY_MS_MAX);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      if (Date.now() < expiry.atMs) {
+        this.#armExpiry(expiry);
+        return;
+      }
+      this.log.debug({ user: this.authorizedUser?.name }, 'authorization expired');
+      this.sendErr(expiry.errText);
+      this.close(ClosedReason.authenticationExpired);
+    }, delayMs);
+    this.#expiryTimer.unref();
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
@@ -480,13 +507,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.closedReason = reason;
     this.closedMs = Date.now();
     this.#outbound.close();
-    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer]) {
+    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer, this.#expiryTimer]) {
       if (timer !== undefined) clearTimeout(timer);
     }
     this.#pingTimer = undefined;
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
+    this.#expiryTimer = undefined;
     for (const subscription of this.subscriptions.values()) this.account.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();

@@ -8,6 +8,7 @@ import { parseDurationMs } from '../util/duration.ts';
 import { resolveAccountsConfig, type AccountsConfig } from './account-config.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
+import { resolveOperatorMode, type OperatorMode } from './operator-mode.ts';
 import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
 import type { TlsFileSetting } from './tls-material.ts';
 import {
@@ -61,7 +62,7 @@ export type ServerOptions = {
   readonly pingsOutstandingMax: number;
   /** Time allowed to send CONNECT: `auth_timeout`, or `authorization.timeout` when set. */
   readonly authTimeoutMs: number;
-  /** Client authentication; undefined = none (any CONNECT is accepted). */
+  /** Client authentication, operator mode (`operator`) included; undefined = none (any CONNECT is accepted). */
   readonly auth: AuthOptions | undefined;
   /** The `accounts` block (account-config.ts), a plain value a config reload can swap; empty = only `$G`. */
   readonly accounts: AccountsConfig;
@@ -360,7 +361,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
   const { flat: flatAll, labels } = flattenConfigLabelled(raw);
-  const { authorization, accounts: accountsBlock, no_auth_user: noAuthUser, ...flat } = flatAll;
+  const { authorization, accounts: accountsBlock, no_auth_user: noAuthUser, operator, operators, system_account, resolver, resolver_preload, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
@@ -372,15 +373,24 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   const str = (key: ServerOptionKey): string => values.get(key) as string;
   const accounts = resolveAccountsConfig(accountsBlock);
   if (noAuthUser !== undefined && typeof noAuthUser !== 'string') throw new ConfigError('no_auth_user', 'must be a user name');
-  const auth = resolveAuthOptions({
-    authorization,
-    token: str('auth'),
-    user: str('user'),
-    password: str('pass'),
-    accountUsers: accounts.users,
-    accountDefaultPermissions: accounts.defaultPermissions,
-    noAuthUser: noAuthUser ?? '',
-  });
+  if (operator !== undefined && operators !== undefined) throw new ConfigError('operators', 'cannot be given together with "operator"');
+  const operatorMode = resolveOperatorMode({ operator: operator ?? operators, systemAccount: system_account, resolver, resolverPreload: resolver_preload });
+  if (operatorMode !== undefined && accountsBlock !== undefined) {
+    // nats-server parity: opts.go validateTrustedOperators; in operator mode accounts come from account JWTs.
+    throw new ConfigError('accounts', 'operators do not allow Accounts to be configured directly');
+  }
+  const auth = withOperatorMode(
+    resolveAuthOptions({
+      authorization,
+      token: str('auth'),
+      user: str('user'),
+      password: str('pass'),
+      accountUsers: accounts.users,
+      accountDefaultPermissions: accounts.defaultPermissions,
+      noAuthUser: noAuthUser ?? '',
+    }),
+    operatorMode,
+  );
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
@@ -436,6 +446,20 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     isJetStreamEnabled: str('jetstream') === 'true',
     syncPolicy: values.get('sync') === 'always' ? 'always' : { intervalMs: num('sync') },
   };
+}
+
+/**
+ * Adds operator mode to the `authorization` settings. nats-server parity: opts.go
+ * validateTrustedOperators refuses users next to operators ("operators do not allow
+ * users to be configured directly"); canopy refuses a token too, which would be ignored.
+ */
+function withOperatorMode(auth: AuthOptions | undefined, operatorMode: OperatorMode | undefined): AuthOptions | undefined {
+  if (operatorMode === undefined) return auth;
+  if (auth === undefined) return { token: undefined, permissions: undefined, users: new Map(), nkeyUsers: new Map(), noAuthUser: undefined, timeoutMs: undefined, operatorMode };
+  if (auth.token !== undefined || auth.users.size > 0 || auth.nkeyUsers.size > 0) {
+    throw new ConfigError('operator', 'cannot be combined with users or a token in "authorization" (or --auth, --user): operators do not allow users to be configured directly');
+  }
+  return { ...auth, operatorMode };
 }
 
 /**

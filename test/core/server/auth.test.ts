@@ -115,7 +115,7 @@ test('Authenticator: nkey before user before token, with reasons that hold no se
   assert.equal(authenticator.authenticate({ user: 'a', pass: 's3cr3t' }, nonce).isAuthorized, true);
   const wrong = authenticator.authenticate({ user: 'a', pass: 'guess' }, nonce);
   assert.deepEqual(wrong, { isAuthorized: false, reason: 'wrong password', user: 'a' });
-  assert.deepEqual(authenticator.authenticate({ jwt: 'x.y.z', nkey, sig }, nonce), { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined });
+  assert.deepEqual(authenticator.authenticate({ jwt: 'x.y.z', nkey, sig }, nonce), { isAuthorized: false, reason: 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)', user: undefined });
   const tokens = new Authenticator(resolve({ token: 't' }) as AuthOptions);
   assert.equal(tokens.isNonceRequired, false);
   assert.equal(tokens.authenticate({ auth_token: 't' }, undefined).isAuthorized, true);
