@@ -93,6 +93,8 @@ async function startAccountJetStreams(options: {
   const start = async (account: Account): Promise<void> => {
     jetstreams.set(account.name, await startJetStream({ ...options, account }));
   };
+  // Operator mode: the preloaded accounts' JetStreams recover before clients connect, as configured accounts' do.
+  for (const key of options.options.auth?.operatorMode?.accounts.keys() ?? []) server.accounts.resolve(key, { isJetStreamEnabled: true });
   for (const account of server.accounts.values()) {
     if (account === server.accounts.global || account.config.isJetStreamEnabled) await start(account);
     else answerJetStreamNotEnabled(account.client);

@@ -7,11 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   connect,
+  credsAuthenticator,
   nkeyAuthenticator,
   nkeys,
   RequestError,
@@ -30,6 +31,7 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { assertConfigError } from '../helpers/config-error.ts';
 import { rejectsWithCode } from '../helpers/jetstream-client.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { decoratedOperatorJwt, encodeJwt, newTrustChain, newUser } from '../helpers/nats-jwt.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { IMPORT_HOPS_MAX } from '../../core/server/account-imports.ts';
 
@@ -561,6 +563,69 @@ describe('accounts: nkey users, and exports of the global account', () => {
     g.publish('private.news', 'for $G');
     await g.flush();
     assert.deepEqual(await receivedBefore(shared, n, 'n.marker'), ['shared.news for everyone']);
+  });
+});
+
+describe('accounts: operator mode (JWT users)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-accounts-jwt-'));
+  const chain = newTrustChain();
+  const second = nkeys.createAccount();
+  const secondJwt = encodeJwt({ type: 'account', signer: chain.operator, subject: second.getPublicKey(), name: 'second', nats: { limits: { subs: -1, conn: -1, data: -1, payload: -1 } } });
+  let broker: TestBroker;
+  const connections: NatsConnection[] = [];
+  const openAs = async (signer: typeof second): Promise<NatsConnection> => {
+    const { creds } = newUser({ signer });
+    const nc = await connect({ servers: broker.url, reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(creds)) });
+    connections.push(nc);
+    return nc;
+  };
+  before(async () => {
+    const operatorPath = join(dir, 'operator.jwt');
+    writeFileSync(operatorPath, decoratedOperatorJwt(chain.operatorJwt));
+    broker = await startTestBroker({
+      http_port: 0,
+      websocket_port: 0,
+      operator: operatorPath,
+      resolver: 'MEMORY',
+      resolver_preload: { [chain.account.getPublicKey()]: chain.accountJwt, [second.getPublicKey()]: secondJwt },
+    });
+  });
+  after(async () => {
+    for (const nc of connections) if (!nc.isClosed()) await nc.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the preloaded accounts\' JetStreams start with the server, before any user connects', () => {
+    assert.equal(broker.broker.server.connections.size, 0);
+    assert.deepEqual([...broker.broker.accountJetStreams.keys()].sort(), ['$G', chain.account.getPublicKey(), second.getPublicKey()].sort());
+  });
+
+  test('users of two account JWTs are isolated, each account with its own JetStream', async () => {
+    const first = await openAs(chain.account);
+    const other = await openAs(second);
+    const otherAll = other.subscribe('>');
+    await other.flush();
+    first.publish('hello', 'from the first account');
+    await first.flush();
+    assert.deepEqual(await receivedBefore(otherAll, other, 'marker'), []);
+    const accountOf = (nc: NatsConnection): string | undefined =>
+      [...broker.broker.server.connections.values()].find((c) => c.cid === nc.info?.client_id)?.account.name;
+    assert.equal(accountOf(first), chain.account.getPublicKey());
+    assert.equal(accountOf(other), second.getPublicKey());
+    const jsmFirst = await jetstreamManager(first);
+    const jsmOther = await jetstreamManager(other);
+    await jsmFirst.streams.add({ name: 'JWT_STREAM', subjects: ['jwt.>'] });
+    await rejectsWithCode(jsmOther.streams.info('JWT_STREAM'), STREAM_NOT_FOUND);
+    assert.equal(broker.broker.accountJetStreams.get(chain.account.getPublicKey())?.options.storeDir, join(broker.storeDir, 'accounts', chain.account.getPublicKey()));
+  });
+
+  test('"accounts" next to "operator" is a config error', () => {
+    assertConfigError(
+      () => resolveServerOptions({ operator: join(dir, 'operator.jwt'), resolver: 'MEMORY', accounts: { A: {} } }),
+      'accounts',
+      /operators do not allow Accounts to be configured directly/,
+    );
   });
 });
 
