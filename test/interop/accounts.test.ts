@@ -33,7 +33,8 @@ import { rejectsWithCode } from '../helpers/jetstream-client.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { decoratedOperatorJwt, encodeJwt, newTrustChain, newUser } from '../helpers/nats-jwt.ts';
 import { RawClient } from '../helpers/raw-client.ts';
-import { IMPORT_HOPS_MAX } from '../../core/server/account-imports.ts';
+import { IMPORT_HOPS_MAX, SERVICE_RESPONSES_PENDING_MAX } from '../../core/server/account-imports.ts';
+import { recordingLogger, type LogRecord } from '../helpers/recording-logger.ts';
 
 /** JetStream API codes (NATS-SPEC.md): stream not found, consumer not found. */
 const STREAM_NOT_FOUND = 10059;
@@ -277,6 +278,7 @@ const CYCLE_USERS = { accounts: { X: { users: [{ user: 'x', password: 'x' }] }, 
 
 describe('accounts: service response types, response_threshold, import cycles, accounts made on demand', () => {
   let broker: TestBroker;
+  const records: LogRecord[] = [];
   const connections: NatsConnection[] = [];
   const users = (name: string) => ({ users: [{ user: name, password: name }] });
   const connectAs = async (user: string): Promise<NatsConnection> => {
@@ -291,7 +293,7 @@ describe('accounts: service response types, response_threshold, import cycles, a
       accounts: {
         SVC: {
           ...users('svc'),
-          exports: [{ service: 'one.>' }, { service: 'many.>', response_type: 'Stream' }, { service: 'slow.>', response_threshold: '100ms' }],
+          exports: [{ service: 'one.>' }, { service: 'many.>', response_type: 'Stream' }, { service: 'slow.>', response_threshold: '100ms' }, { service: 'hold.>' }],
         },
         CLIENT: {
           ...users('client'),
@@ -299,10 +301,11 @@ describe('accounts: service response types, response_threshold, import cycles, a
             { service: { account: 'SVC', subject: 'one.x' }, to: 'one' },
             { service: { account: 'SVC', subject: 'many.x' }, to: 'many' },
             { service: { account: 'SVC', subject: 'slow.x' }, to: 'slow' },
+            { service: { account: 'SVC', subject: 'hold.x' }, to: 'hold' },
           ],
         },
       },
-    });
+    }, recordingLogger(records));
   });
   after(async () => {
     for (const nc of connections) if (!nc.isClosed()) await nc.close();
@@ -348,6 +351,39 @@ describe('accounts: service response types, response_threshold, import cycles, a
     });
     await service.flush();
     await assert.rejects(client.request('slow', 'hurry', { timeout: 2500 }), (err: unknown) => err instanceof Error && /timeout/i.test(err.message));
+  });
+
+  test(`past SERVICE_RESPONSES_PENDING_MAX (${SERVICE_RESPONSES_PENDING_MAX}) unanswered requests the oldest is forgotten, with a warning`, async () => {
+    const service = await connectAs('svc');
+    const client = await connectAs('client');
+    const total = SERVICE_RESPONSES_PENDING_MAX + 1;
+    let received = 0;
+    let first: Msg | undefined;
+    let last: Msg | undefined;
+    service.subscribe('hold.x', {
+      callback: (_err, message) => {
+        received++;
+        if (received === 1) first = message;
+        if (received === total) last = message;
+      },
+    });
+    await service.flush();
+    const replies = client.subscribe('held.>');
+    await client.flush();
+    for (let i = 1; i <= total; i++) {
+      client.publish('hold', '', { reply: `held.${i}` });
+      if (i % 10_000 === 0) await client.flush();
+    }
+    await client.flush();
+    await eventually(() => assert.equal(received, total, 'every request reached SVC'), { timeoutMs: 60_000 });
+    first?.respond('to the first');
+    last?.respond('to the last');
+    await service.flush();
+    assert.deepEqual(await receivedBefore(replies, client, 'held.marker'), [`held.${total} to the last`]);
+    assert.ok(
+      records.some((record) => record.level === 'warn' && /too many requests awaiting responses/.test(record.msg ?? '')),
+      'a warning says requests were dropped',
+    );
   });
 
   test('imports that form a cycle anyway (a config value the file check did not see) stop after IMPORT_HOPS_MAX accounts', async () => {
