@@ -394,6 +394,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (authenticator === undefined || this.authorizedUser !== undefined) return true;
     if (authenticator.options.noAuthUser !== undefined) return this.#authenticate({});
     this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: undefined, reason: 'an operation before CONNECT' }, 'authorization violation');
     this.sendErr(ProtocolErrorText.authorizationViolation);
     this.close(ClosedReason.authenticationViolation);
     return false;
