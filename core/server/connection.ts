@@ -7,8 +7,8 @@ import type { OpHandler } from '../protocol/op-handler.ts';
 import { Parser } from '../protocol/parser.ts';
 import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol/errors.ts';
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
-import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
+import type { Account, AccountRegistry } from './accounts.ts';
 import { newNonce, type AuthExpiry, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
@@ -31,7 +31,8 @@ export interface ClientTransport extends OutboundTransport {
 /** What a connection needs from its server. */
 export interface ConnectionHost {
   readonly options: ServerOptions;
-  readonly sublist: Sublist<Subscription>;
+  /** The accounts; a connection starts in `$G` and moves to its user's account at CONNECT. */
+  readonly accounts: AccountRegistry;
   readonly stats: ServerStats;
   /** Set when client authentication is configured. */
   readonly authenticator: Authenticator | undefined;
@@ -73,6 +74,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   authorizedUser: AuthorizedUser | undefined;
   /** The authorized user's permissions with this connection's caches; undefined when unrestricted (no cost on the hot path). */
   permissions: ConnectionPermissions | undefined;
+  /** The account whose subjects this connection sees: `$G` until CONNECT authenticates a user of another. */
+  account: Account;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -132,6 +135,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
     this.authorizedUser = undefined;
     this.permissions = undefined;
+    this.account = options.host.accounts.global;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -354,6 +358,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.authorizedUser = result.user;
       const permissions = result.user.permissions;
       this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+      // Operator mode registers a JWT user's account on first use, with JetStream (as nats-server enables it per account JWT).
+      this.#joinAccount(this.#host.accounts.resolve(result.user.account, { isJetStreamEnabled: result.user.kind === 'jwt' }));
       // A second CONNECT replaces the first one's authorization, and its expiry with it.
       if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
       this.#expiryTimer = undefined;
@@ -363,6 +369,32 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#host.stats.authorizationViolations++;
     this.log.warn({ user: result.user, reason: result.reason }, 'authorization violation');
     // nats-server parity: client.go authViolation sends the -ERR, then closes (Authentication Failure).
+    this.sendErr(ProtocolErrorText.authorizationViolation);
+    this.close(ClosedReason.authenticationViolation);
+    return false;
+  }
+
+  /** Moves the connection (and any subscriptions, after a second CONNECT) into `account`. */
+  #joinAccount(account: Account): void {
+    if (account === this.account) return;
+    for (const subscription of this.subscriptions.values()) {
+      this.account.sublist.remove(subscription);
+      account.sublist.insert(subscription);
+    }
+    this.account = account;
+  }
+
+  /**
+   * nats-server parity: parser.go, with auth configured anything before CONNECT is an
+   * Authorization Violation, unless `no_auth_user` is set (then the client is that user).
+   * True when the operation may go on.
+   */
+  #isAuthorizedBeforeConnect(): boolean {
+    const authenticator = this.#host.authenticator;
+    if (authenticator === undefined || this.authorizedUser !== undefined) return true;
+    if (authenticator.options.noAuthUser !== undefined) return this.#authenticate({});
+    this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: undefined, reason: 'an operation before CONNECT' }, 'authorization violation');
     this.sendErr(ProtocolErrorText.authorizationViolation);
     this.close(ClosedReason.authenticationViolation);
     return false;
@@ -386,7 +418,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
     // The rest of a chunk can still be parsed after an op closed the connection: ignore it.
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     this.inMsgs++;
     this.inBytes += data.length;
     const stats = this.#host.stats;
@@ -402,12 +434,12 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.sendErr(publishViolationText(subject));
       return;
     }
-    routeMessage(this.#host.sublist, this, subject, reply, headerBytes, data);
+    routeMessage(this.account.sublist, this, subject, reply, headerBytes, data);
     this.#ok();
   }
 
   onSub(subject: string, queue: string, sid: string): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     // nats-server parity: client.go processSub validates the subject only; any queue name is accepted.
     if (!isValidSubject(subject)) {
       this.sendErr(ProtocolErrorText.invalidSubject);
@@ -428,13 +460,13 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (!this.subscriptions.has(sid)) {
       const subscription = new Subscription({ subject, queue, sid, connection: this });
       this.subscriptions.set(sid, subscription);
-      this.#host.sublist.insert(subscription);
+      this.account.sublist.insert(subscription);
     }
     this.#ok();
   }
 
   onUnsub(sid: string, maxMsgs: number): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     const subscription = this.subscriptions.get(sid);
     if (subscription !== undefined) {
       if (maxMsgs > 0 && subscription.deliveredMsgs < maxMsgs) subscription.maxMsgs = maxMsgs;
@@ -458,7 +490,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   removeSubscription(subscription: Subscription): void {
     if (this.subscriptions.get(subscription.sid) !== subscription) return;
     this.subscriptions.delete(subscription.sid);
-    this.#host.sublist.remove(subscription);
+    this.account.sublist.remove(subscription);
   }
 
   /** Flushes what is queued now (used before a graceful close). */
@@ -484,7 +516,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
     this.#expiryTimer = undefined;
-    for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
+    for (const subscription of this.subscriptions.values()) this.account.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();
     this.log.debug({ reason }, 'client closed');
