@@ -19,6 +19,7 @@ import type { Server } from '../server/server.ts';
 import type { TlsMaterial } from '../server/tls-material.ts';
 import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
+import { handleAccountz } from './accountz.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
 import { handleJsz } from './jsz.ts';
@@ -55,6 +56,8 @@ export async function startMonitor(options: {
   server: Server;
   /** Read by /jsz, /varz `jetstream`, /healthz and /metrics; absent = JetStream off. */
   jetstream?: JetStream | undefined;
+  /** Every account's JetStream (`$G`'s included), for /jsz; absent = `$G`'s only. */
+  accountJetStreams?: ReadonlyMap<string, JetStream> | undefined;
   host: string;
   port: number;
   log: Logger;
@@ -89,6 +92,7 @@ export async function startMonitor(options: {
   context = {
     server,
     jetstream: options.jetstream,
+    accountJetStreams: options.accountJetStreams ?? new Map(),
     httpHost: host,
     httpPort: port,
     isHttps: tls !== undefined,
@@ -149,6 +153,7 @@ function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<stri
     [MonitorPath.root, handleRoot],
     [MonitorPath.varz, handleVarz],
     [MonitorPath.connz, handleConnz],
+    [MonitorPath.accountz, handleAccountz],
     [MonitorPath.subsz, handleSubsz],
     [MonitorPath.subscriptionsz, handleSubsz],
     [MonitorPath.healthz, handleHealthz],
@@ -230,6 +235,7 @@ function handleRoot(context: MonitorContext): MonitorResponse {
     ['JetStream', MonitorPath.jsz],
     ['Links', MonitorPath.leafz],
     ['Connections', MonitorPath.connz],
+    ['Accounts', MonitorPath.accountz],
     ['Subscriptions', MonitorPath.subsz],
     ['Health Probe', MonitorPath.healthz],
     ['Prometheus Metrics', MonitorPath.metrics],

@@ -4,15 +4,20 @@
  * Ed25519 signature of the per-connection INFO `nonce`). The config uses
  * nats-server's names (`authorization { token | user, password | users: [...] }`);
  * a user's `permissions` (or the block's `default_permissions`) are parsed by
- * permissions.ts and enforced by the connection. With the `tls` block's `verify_and_map`, the
- * client certificate names the user (cert-identity.ts) and such users need no password. With
- * `operator` configured the server is in operator mode instead (operator-mode.ts): users are
- * JWTs (`.creds` files), and a CONNECT without one is refused; without `operator` a CONNECT
+ * permissions.ts and enforced by the connection. Users of the `accounts` block
+ * (account-config.ts) join these, each in its account; the block's users belong to
+ * the global account `$G`, and `no_auth_user` names the user a CONNECT without
+ * credentials becomes. With the `tls` block's `verify_and_map`, the client certificate
+ * names the user (cert-identity.ts) and such users need no password. With `operator`
+ * configured the server is in operator mode instead (operator-mode.ts): users are JWTs
+ * (`.creds` files), each in the account that signed it, and a CONNECT without one is
+ * refused; without `operator` a CONNECT
  * carrying a JWT is refused.
  */
 import { createHash, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { bcryptVerify, isBcryptHash, isWellFormedBcryptHash } from '../util/bcrypt.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { GLOBAL_ACCOUNT, type AccountUserEntry } from './account-config.ts';
 import { mapCertToUser, userDnsOf, type UserDn } from './cert-identity.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick, type Fields } from './config-fields.ts';
@@ -29,12 +34,15 @@ export type PasswordUser = {
   /** Plain text or a bcrypt hash (`$2a$…`); undefined for a user named by a certificate (`verify_and_map`). */
   readonly password: string | undefined;
   readonly permissions: Permissions | undefined;
+  /** The account the user belongs to (`$G` for the `authorization` block's users). */
+  readonly account: string;
 };
 
 export type NkeyUser = {
   /** The user's public nkey (`U…`). */
   readonly nkey: string;
   readonly permissions: Permissions | undefined;
+  readonly account: string;
 };
 
 /** Resolved `authorization` settings; undefined in ServerOptions when no auth is configured. */
@@ -45,6 +53,8 @@ export type AuthOptions = {
   readonly permissions: Permissions | undefined;
   readonly users: ReadonlyMap<string, PasswordUser>;
   readonly nkeyUsers: ReadonlyMap<string, NkeyUser>;
+  /** `no_auth_user`: the user (name) a CONNECT without any credentials authenticates as. */
+  readonly noAuthUser: string | undefined;
   /** `authorization.timeout`, which replaces `auth_timeout` as in nats-server. */
   readonly timeoutMs: number | undefined;
   /** `tls.verify_and_map`: users are named by the client certificate, not by CONNECT's `user`. */
@@ -62,8 +72,11 @@ export type AuthorizedUser = {
   /** The user name (also when a certificate named it), the public nkey (also of a JWT user), or `[REDACTED]` for a token (nats-server's getRawAuthUser). */
   readonly name: string;
   readonly permissions: Permissions | undefined;
-  /** A JWT user's account public key (the account the user belongs to); unset for the other kinds. */
-  readonly account?: string;
+  /**
+   * The account the connection joins: `$G` (GLOBAL_ACCOUNT) unless the user is defined in
+   * `accounts`; a JWT user's account public key (the account the user belongs to).
+   */
+  readonly account: string;
   /** A JWT user's expiry; unset when the authorization does not expire. */
   readonly expiry?: AuthExpiry | undefined;
 };
@@ -102,36 +115,41 @@ function permissionsField(fields: Fields, path: string, names: readonly string[]
   return parsePermissions(found.value, found.key);
 }
 
-function parseUsers(value: unknown, defaults: Permissions | undefined, isCertMapped: boolean): { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> } {
-  if (!Array.isArray(value)) throw new ConfigError('authorization.users', 'must be an array of {"user", "password"} or {"nkey"} objects');
-  const users = new Map<string, PasswordUser>();
-  const nkeyUsers = new Map<string, NkeyUser>();
-  value.forEach((entry: unknown, index) => {
-    const path = `authorization.users[${index}]`;
-    if (!isPlainObject(entry)) throw new ConfigError(path, 'must be an object with "user" and "password", or "nkey"');
-    checkKnownKeys(entry, path, USER_KEYS);
-    const permissions = permissionsField(entry, path, ['permissions']) ?? defaults;
-    const nkey = entry['nkey'];
-    const user = pick(entry, path, ['user', 'username']);
-    const password = secretField(entry, path, ['password', 'pass']);
-    if (nkey !== undefined) {
-      if (user !== undefined || password !== undefined) throw new ConfigError(`${path}.nkey`, 'a user has either an nkey or a user and password, not both');
-      if (typeof nkey !== 'string' || !isUserPublicNkey(nkey)) {
-        throw new ConfigError(`${path}.nkey`, 'must be a user public nkey (56 characters starting with "U")');
-      }
-      if (nkeyUsers.has(nkey)) throw new ConfigError(`${path}.nkey`, 'is listed twice');
-      nkeyUsers.set(nkey, { nkey, permissions });
-      return;
+type UserMaps = { users: Map<string, PasswordUser>; nkeyUsers: Map<string, NkeyUser> };
+
+/** Where each user and nkey was defined, so a second definition names both places. */
+type DefinedAt = Map<string, string>;
+
+/** Parses one `users` entry into `maps`; a user name or nkey defined before (in any account) is an error naming it. */
+function addUser(entry: unknown, options: { path: string; account: string; defaults: Permissions | undefined; maps: UserMaps; definedAt: DefinedAt; isCertMapped: boolean }): void {
+  const { path, account, maps, definedAt } = options;
+  if (!isPlainObject(entry)) throw new ConfigError(path, 'must be an object with "user" and "password", or "nkey"');
+  checkKnownKeys(entry, path, USER_KEYS);
+  const permissions = permissionsField(entry, path, ['permissions']) ?? options.defaults;
+  const nkey = entry['nkey'];
+  const user = pick(entry, path, ['user', 'username']);
+  const password = secretField(entry, path, ['password', 'pass']);
+  const checkOnce = (id: string, key: string, label: string): void => {
+    const earlier = definedAt.get(id);
+    if (earlier !== undefined) throw new ConfigError(key, `${label} is defined twice (also at ${earlier})`);
+    definedAt.set(id, path);
+  };
+  if (nkey !== undefined) {
+    if (user !== undefined || password !== undefined) throw new ConfigError(`${path}.nkey`, 'a user has either an nkey or a user and password, not both');
+    if (typeof nkey !== 'string' || !isUserPublicNkey(nkey)) {
+      throw new ConfigError(`${path}.nkey`, 'must be a user public nkey (56 characters starting with "U")');
     }
-    if (user === undefined) throw new ConfigError(path, 'needs "user" and "password", or "nkey"');
-    if (typeof user.value !== 'string' || user.value === '') throw new ConfigError(user.key, 'must be a non-empty string');
-    if (password === undefined && !isCertMapped) {
-      throw new ConfigError(`${path}.password`, 'is required with "user" (unless tls.verify_and_map names users by their certificates)');
-    }
-    if (users.has(user.value)) throw new ConfigError(user.key, `user "${user.value}" is listed twice`);
-    users.set(user.value, { user: user.value, password, permissions });
-  });
-  return { users, nkeyUsers };
+    checkOnce(`nkey:${nkey}`, `${path}.nkey`, `nkey "${nkey}"`);
+    maps.nkeyUsers.set(nkey, { nkey, permissions, account });
+    return;
+  }
+  if (user === undefined) throw new ConfigError(path, 'needs "user" and "password", or "nkey"');
+  if (typeof user.value !== 'string' || user.value === '') throw new ConfigError(user.key, 'must be a non-empty string');
+  if (password === undefined && !options.isCertMapped) {
+    throw new ConfigError(`${path}.password`, 'is required with "user" (unless tls.verify_and_map names users by their certificates)');
+  }
+  checkOnce(`user:${user.value}`, user.key, `user "${user.value}"`);
+  maps.users.set(user.value, { user: user.value, password, permissions, account });
 }
 
 /**
@@ -144,6 +162,11 @@ export function resolveAuthOptions(raw: {
   token: string;
   user: string;
   password: string;
+  /** Users of the `accounts` block (account-config.ts), with their accounts' `default_permissions`. */
+  accountUsers?: readonly AccountUserEntry[];
+  accountDefaultPermissions?: ReadonlyMap<string, unknown>;
+  /** `no_auth_user`; '' = none. */
+  noAuthUser?: string;
   /** How `verify_and_map` was spelled when it is on (for errors); undefined when off. */
   certMapLabel?: string | undefined;
 }): AuthOptions | undefined {
@@ -171,24 +194,43 @@ export function resolveAuthOptions(raw: {
       throw new ConfigError('authorization.timeout', 'must be a duration of at least 10 ms, such as 2 (seconds) or "500ms"');
     }
   }
-  const { users, nkeyUsers } = block['users'] === undefined ? { users: new Map<string, PasswordUser>(), nkeyUsers: new Map<string, NkeyUser>() } : parseUsers(block['users'], permissions, isCertMapped);
+  const maps: UserMaps = { users: new Map(), nkeyUsers: new Map() };
+  const definedAt: DefinedAt = new Map();
+  const blockUsers = block['users'];
+  if (blockUsers !== undefined) {
+    if (!Array.isArray(blockUsers)) throw new ConfigError('authorization.users', 'must be an array of {"user", "password"} or {"nkey"} objects');
+    blockUsers.forEach((entry: unknown, index) => {
+      addUser(entry, { path: `authorization.users[${index}]`, account: GLOBAL_ACCOUNT, defaults: permissions, maps, definedAt, isCertMapped });
+    });
+  }
   if (user !== undefined || password !== undefined) {
     if (user === undefined) throw new ConfigError(raw.password !== '' ? 'pass' : 'authorization.password', 'needs a user ("user" in the block, or --user)');
     if (password === undefined) throw new ConfigError(raw.user !== '' ? 'user' : 'authorization.user', 'needs a password ("password" in the block, or --pass)');
-    if (block['users'] !== undefined) throw new ConfigError('authorization.users', 'cannot be combined with a single user and password');
-    users.set(user, { user, password, permissions });
+    if (blockUsers !== undefined) throw new ConfigError('authorization.users', 'cannot be combined with a single user and password');
+    definedAt.set(`user:${user}`, raw.user !== '' ? 'user' : 'authorization.user');
+    maps.users.set(user, { user, password, permissions, account: GLOBAL_ACCOUNT });
   }
+  for (const { account, path, entry } of raw.accountUsers ?? []) {
+    const accountDefaults = raw.accountDefaultPermissions?.get(account);
+    const defaults = accountDefaults === undefined ? undefined : parsePermissions(accountDefaults, `accounts.${account}.default_permissions`);
+    addUser(entry, { path, account, defaults, maps, definedAt, isCertMapped });
+  }
+  const { users, nkeyUsers } = maps;
   if (token !== undefined && users.size + nkeyUsers.size > 0) {
     throw new ConfigError(raw.token !== '' ? 'auth' : 'authorization.token', 'cannot be combined with users');
   }
   if (raw.certMapLabel !== undefined && users.size === 0) {
     throw new ConfigError(raw.certMapLabel, 'needs authorization.users: the users certificates are mapped to');
   }
+  const noAuthUser = raw.noAuthUser === undefined || raw.noAuthUser === '' ? undefined : raw.noAuthUser;
+  if (noAuthUser !== undefined && !users.has(noAuthUser)) {
+    throw new ConfigError('no_auth_user', `"${noAuthUser}" is not a user of "authorization" or "accounts"`);
+  }
   if (token === undefined && users.size === 0 && nkeyUsers.size === 0) {
     if (Object.keys(block).length > 0) throw new ConfigError('authorization', 'needs "token", "user" and "password", or "users"');
     return undefined;
   }
-  return { token, permissions, users, nkeyUsers, timeoutMs, isCertMapped };
+  return { token, permissions, users, nkeyUsers, noAuthUser, timeoutMs, isCertMapped };
 }
 
 /** A fresh nonce for one connection's INFO. */
@@ -200,6 +242,12 @@ function stringField(fields: Fields, key: string): string {
   const value = fields[key];
   return typeof value === 'string' ? value : '';
 }
+
+/** A CONNECT that carries no user, password, token, nkey or JWT. */
+function hasNoCredentials(connect: Fields): boolean {
+  return ['user', 'pass', 'auth_token', 'nkey', 'jwt'].every((key) => stringField(connect, key) === '');
+}
+
 
 /**
  * What a connection offers besides its CONNECT: the INFO nonce it signed, its TLS handshake
@@ -252,18 +300,24 @@ export class Authenticator {
     const nkey = stringField(connect, 'nkey');
     if (nkeyUsers.size > 0 && nkey !== '') return this.#authenticateNkey(nkey, stringField(connect, 'sig'), nonce);
     if (users.size > 0 && this.options.isCertMapped) return this.#authenticateCert(connect, context.tlsPeer);
+    const noAuthUser = this.options.noAuthUser;
+    if (noAuthUser !== undefined && hasNoCredentials(connect)) {
+      // nats-server parity: auth.go processClientOrLeafAuthentication, a CONNECT without credentials is no_auth_user.
+      const user = users.get(noAuthUser);
+      if (user !== undefined) return { isAuthorized: true, user: { kind: 'password', name: noAuthUser, permissions: user.permissions, account: user.account } };
+    }
     if (users.size > 0) {
       const name = stringField(connect, 'user');
       const user = users.get(name);
       if (user === undefined) return { isAuthorized: false, reason: name === '' ? 'no user given' : 'unknown user', user: name };
       if (!this.#isSecretMatch(user.password ?? '', stringField(connect, 'pass'))) return { isAuthorized: false, reason: 'wrong password', user: name };
-      return { isAuthorized: true, user: { kind: 'password', name, permissions: user.permissions } };
+      return { isAuthorized: true, user: { kind: 'password', name, permissions: user.permissions, account: user.account } };
     }
     if (token !== undefined) {
       const given = stringField(connect, 'auth_token');
       if (given === '') return { isAuthorized: false, reason: 'no token given', user: undefined };
       if (!this.#isSecretMatch(token, given)) return { isAuthorized: false, reason: 'wrong token', user: undefined };
-      return { isAuthorized: true, user: { kind: 'token', name: TOKEN_NAME, permissions: this.options.permissions } };
+      return { isAuthorized: true, user: { kind: 'token', name: TOKEN_NAME, permissions: this.options.permissions, account: GLOBAL_ACCOUNT } };
     }
     return { isAuthorized: false, reason: 'no nkey given', user: undefined };
   }
@@ -274,7 +328,7 @@ export class Authenticator {
     if (user === undefined || verifier === undefined) return { isAuthorized: false, reason: 'unknown nkey', user: nkey };
     if (nonce === undefined || signature === '') return { isAuthorized: false, reason: 'no nonce signature given', user: nkey };
     if (!verifyNonceSignature(verifier, nonce, signature)) return { isAuthorized: false, reason: 'nonce signature does not verify', user: nkey };
-    return { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: user.permissions } };
+    return { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: user.permissions, account: user.account } };
   }
 
   /**
@@ -290,7 +344,7 @@ export class Authenticator {
     if (user.password !== undefined && !this.#isSecretMatch(user.password, stringField(connect, 'pass'))) {
       return { isAuthorized: false, reason: 'wrong password', user: name };
     }
-    return { isAuthorized: true, user: { kind: 'cert', name, permissions: user.permissions } };
+    return { isAuthorized: true, user: { kind: 'cert', name, permissions: user.permissions, account: user.account } };
   }
 
   /** nats-server's comparePasswords: bcrypt when the stored secret is a hash, else a constant-time compare. */

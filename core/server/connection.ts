@@ -7,8 +7,8 @@ import type { OpHandler } from '../protocol/op-handler.ts';
 import { Parser } from '../protocol/parser.ts';
 import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol/errors.ts';
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
-import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
+import type { Account, AccountRegistry } from './accounts.ts';
 import { newNonce, type AuthContext, type AuthExpiry, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
 import {
@@ -46,7 +46,8 @@ export interface ClientTransport extends OutboundTransport {
 /** What a connection needs from its server. */
 export interface ConnectionHost {
   readonly options: ServerOptions;
-  readonly sublist: Sublist<Subscription>;
+  /** The accounts; a connection starts in `$G` and moves to its user's account at CONNECT. */
+  readonly accounts: AccountRegistry;
   readonly stats: ServerStats;
   /** Set when client authentication is configured. */
   readonly authenticator: Authenticator | undefined;
@@ -82,6 +83,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   authorizedUser: AuthorizedUser | undefined;
   /** The authorized user's permissions with this connection's caches; undefined when unrestricted (no cost on the hot path). */
   permissions: ConnectionPermissions | undefined;
+  /** The account whose subjects this connection sees: `$G` until CONNECT authenticates a user of another. */
+  account: Account;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -151,6 +154,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
     this.authorizedUser = undefined;
     this.permissions = undefined;
+    this.account = options.host.accounts.global;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -399,10 +403,17 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     const result = authenticator.authenticate(this.#credentials, this.#authContext());
     if (result.isAuthorized) {
       this.#setAuthorizedUser(result.user);
+      // Operator mode registers a JWT user's account on first use, with JetStream (as nats-server enables it per account JWT).
+      this.#joinAccount(this.#accountOf(result.user));
       return true;
     }
     this.#authViolation(result);
     return false;
+  }
+
+  /** The account `user` belongs to (accounts.ts); the global one when it names none. */
+  #accountOf(user: AuthorizedUser): Account {
+    return this.#host.accounts.resolve(user.account, { isJetStreamEnabled: user.kind === 'jwt' });
   }
 
   /** What authentication reads besides CONNECT: the INFO nonce, the TLS handshake, and (JWT `src`, connection types) the client. */
@@ -447,6 +458,12 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.#authViolation(result);
       return false;
     }
+    if (this.#accountOf(result.user) !== this.account) {
+      // nats-server parity: reload.go closes a client whose user moved to another account (Client Closed, no -ERR).
+      this.log.info({ user: result.user.name, account: this.account.name }, 'client closed: its user moved to another account');
+      this.close(ClosedReason.clientClosed);
+      return false;
+    }
     this.#setAuthorizedUser(result.user);
     const permissions = this.permissions;
     if (permissions === undefined) return true;
@@ -458,6 +475,32 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     this.flush();
     return true;
+  }
+
+  /** Moves the connection (and any subscriptions, after a second CONNECT) into `account`. */
+  #joinAccount(account: Account): void {
+    if (account === this.account) return;
+    for (const subscription of this.subscriptions.values()) {
+      this.account.sublist.remove(subscription);
+      account.sublist.insert(subscription);
+    }
+    this.account = account;
+  }
+
+  /**
+   * nats-server parity: parser.go, with auth configured anything before CONNECT is an
+   * Authorization Violation, unless `no_auth_user` is set (then the client is that user).
+   * True when the operation may go on.
+   */
+  #isAuthorizedBeforeConnect(): boolean {
+    const authenticator = this.#host.authenticator;
+    if (authenticator === undefined || this.authorizedUser !== undefined) return true;
+    if (authenticator.options.noAuthUser !== undefined) return this.#authenticate({});
+    this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: undefined, reason: 'an operation before CONNECT' }, 'authorization violation');
+    this.sendErr(ProtocolErrorText.authorizationViolation);
+    this.close(ClosedReason.authenticationViolation);
+    return false;
   }
 
   /** nats-server parity: client.go authExpired sends the -ERR and closes (Authentication Expired) when the JWT's exp passes. */
@@ -478,7 +521,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
     // The rest of a chunk can still be parsed after an op closed the connection: ignore it.
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     this.inMsgs++;
     this.inBytes += data.length;
     const stats = this.#host.stats;
@@ -494,12 +537,12 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       this.sendErr(publishViolationText(subject));
       return;
     }
-    routeMessage(this.#host.sublist, this, subject, reply, headerBytes, data);
+    routeMessage(this.account.sublist, this, subject, reply, headerBytes, data);
     this.#ok();
   }
 
   onSub(subject: string, queue: string, sid: string): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     // nats-server parity: client.go processSub validates the subject only; any queue name is accepted.
     if (!isValidSubject(subject)) {
       this.sendErr(ProtocolErrorText.invalidSubject);
@@ -520,13 +563,13 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (!this.subscriptions.has(sid)) {
       const subscription = new Subscription({ subject, queue, sid, connection: this });
       this.subscriptions.set(sid, subscription);
-      this.#host.sublist.insert(subscription);
+      this.account.sublist.insert(subscription);
     }
     this.#ok();
   }
 
   onUnsub(sid: string, maxMsgs: number): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     const subscription = this.subscriptions.get(sid);
     if (subscription !== undefined) {
       if (maxMsgs > 0 && subscription.deliveredMsgs < maxMsgs) subscription.maxMsgs = maxMsgs;
@@ -550,7 +593,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   removeSubscription(subscription: Subscription): void {
     if (this.subscriptions.get(subscription.sid) !== subscription) return;
     this.subscriptions.delete(subscription.sid);
-    this.#host.sublist.remove(subscription);
+    this.account.sublist.remove(subscription);
   }
 
   /** Flushes what is queued now (used before a graceful close). */
@@ -576,7 +619,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
     this.#expiryTimer = undefined;
-    for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
+    for (const subscription of this.subscriptions.values()) this.account.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();
     this.#debug({ reason }, 'client closed');

@@ -5,6 +5,7 @@
  */
 import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { resolveAccountsConfig, type AccountsConfig } from './account-config.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
 import { resolveOperatorMode, type OperatorMode } from './operator-mode.ts';
@@ -63,6 +64,8 @@ export type ServerOptions = {
   readonly authTimeoutMs: number;
   /** Client authentication, operator mode (`operator`) included; undefined = none (any CONNECT is accepted). */
   readonly auth: AuthOptions | undefined;
+  /** The `accounts` block (account-config.ts), a plain value a config reload can swap; empty = only `$G`. */
+  readonly accounts: AccountsConfig;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
@@ -351,7 +354,8 @@ function optionalPort(port: number): number | undefined {
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
  * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded
  * defaults, or `defaults` where given (`canopy leaf` binds monitoring to 127.0.0.1).
- * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
+ * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions, the
+ * `accounts` block to resolveAccountsConfig (its users to resolveAuthOptions too).
  */
 export function resolveServerOptions(raw: Record<string, unknown>, defaults: Partial<Record<ServerOptionKey, string | number>> = {}): ServerOptions {
   const values = new Map<string, string | number>();
@@ -359,7 +363,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
   const { flat: flatAll, labels } = flattenConfigLabelled(raw);
-  const { authorization, operator, operators, system_account, resolver, resolver_preload, ...flat } = flatAll;
+  const { authorization, accounts: accountsBlock, no_auth_user: noAuthUser, operator, operators, system_account, resolver, resolver_preload, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
@@ -370,14 +374,23 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
   const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
+  const accounts = resolveAccountsConfig(accountsBlock);
+  if (noAuthUser !== undefined && typeof noAuthUser !== 'string') throw new ConfigError('no_auth_user', 'must be a user name');
   if (operator !== undefined && operators !== undefined) throw new ConfigError('operators', 'cannot be given together with "operator"');
   const operatorMode = resolveOperatorMode({ operator: operator ?? operators, systemAccount: system_account, resolver, resolverPreload: resolver_preload });
+  if (operatorMode !== undefined && accountsBlock !== undefined) {
+    // nats-server parity: opts.go validateTrustedOperators; in operator mode accounts come from account JWTs.
+    throw new ConfigError('accounts', 'operators do not allow Accounts to be configured directly');
+  }
   const auth = withOperatorMode(
     resolveAuthOptions({
       authorization,
       token: str('auth'),
       user: str('user'),
       password: str('pass'),
+      accountUsers: accounts.users,
+      accountDefaultPermissions: accounts.defaultPermissions,
+      noAuthUser: noAuthUser ?? '',
       certMapLabel: str('tls_verify_and_map') === 'true' ? label('tls_verify_and_map') : undefined,
     }),
     operatorMode,
@@ -432,6 +445,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     pingsOutstandingMax: num('ping_max'),
     authTimeoutMs: auth?.timeoutMs ?? num('auth_timeout'),
     auth,
+    accounts: accounts.accounts,
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',
@@ -446,7 +460,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
  */
 function withOperatorMode(auth: AuthOptions | undefined, operatorMode: OperatorMode | undefined): AuthOptions | undefined {
   if (operatorMode === undefined) return auth;
-  if (auth === undefined) return { token: undefined, permissions: undefined, users: new Map(), nkeyUsers: new Map(), timeoutMs: undefined, isCertMapped: false, operatorMode };
+  if (auth === undefined) return { token: undefined, permissions: undefined, users: new Map(), nkeyUsers: new Map(), noAuthUser: undefined, timeoutMs: undefined, isCertMapped: false, operatorMode };
   if (auth.token !== undefined || auth.users.size > 0 || auth.nkeyUsers.size > 0) {
     throw new ConfigError('operator', 'cannot be combined with users or a token in "authorization" (or --auth, --user): operators do not allow users to be configured directly');
   }

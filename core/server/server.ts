@@ -14,6 +14,7 @@ import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
 import { RingBuffer } from '../util/ring-buffer.ts';
+import { AccountRegistry, type Account } from './accounts.ts';
 import { Authenticator, newNonce } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
@@ -67,6 +68,9 @@ export type ListenAddresses = {
 export class Server implements ConnectionHost {
   readonly serverId: string;
   readonly serverName: string;
+  /** Every account by name (accounts.ts); `accounts.global` is `$G`. */
+  readonly accounts: AccountRegistry;
+  /** The global account's sublist (`$G`: every client when no accounts are configured). */
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
   readonly connections: Map<number, ClientConnection>;
@@ -92,14 +96,15 @@ export class Server implements ConnectionHost {
     this.#options = options.options;
     this.serverId = newServerId();
     this.serverName = this.options.serverName === '' ? this.serverId : this.options.serverName;
-    this.sublist = new Sublist<Subscription>();
+    this.#nextCid = 1;
+    this.accounts = new AccountRegistry({ configs: this.options.accounts, newCid: () => this.#nextCid++, log: options.log });
+    this.sublist = this.accounts.global.sublist;
     this.stats = new ServerStats();
     this.#authenticator = this.#options.auth === undefined ? undefined : new Authenticator(this.#options.auth);
     this.connections = new Map();
     this.#closedConnections = new RingBuffer(CLOSED_CONNECTIONS_MAX);
     this.startMs = Date.now();
     this.log = options.log;
-    this.#nextCid = 1;
     this.#infoPrefix = '';
     this.#tcpServer = undefined;
     this.#websocketHttpServer = undefined;
@@ -451,9 +456,9 @@ export class Server implements ConnectionHost {
     return connection;
   }
 
-  /** A client inside the server (JetStream), with its own cid, sharing the sublist and router. */
-  createInternalClient(name: string): InternalClient {
-    return new InternalClient({ cid: this.#nextCid++, name, sublist: this.sublist });
+  /** A client inside the server (JetStream), with its own cid, in `account`'s sublist (default `$G`). */
+  createInternalClient(name: string, account: Account = this.accounts.global): InternalClient {
+    return new InternalClient({ cid: this.#nextCid++, name, sublist: account.sublist });
   }
 
   onConnectionClosed(connection: ClientConnection): void {

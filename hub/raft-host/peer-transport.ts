@@ -54,6 +54,16 @@ export type PeerTransportOptions = {
   readonly onMessages: (messages: readonly Message[]) => void;
 };
 
+/**
+ * WebSocket clients must mask their frames (RFC 6455 §5.3) so that a browser page cannot
+ * shape bytes a caching proxy would misread. Between authenticated hub nodes that threat
+ * does not exist, and an all-zero mask lets ws skip the XOR pass over every outgoing byte
+ * (4 % of a leader's CPU in `npm run bench:raft`).
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 function helloMac(secret: Uint8Array, clusterId: string, nodeId: NodeId, nonce: Uint8Array): Buffer {
   return createHmac('sha256', secret).update(`${MAC_LABEL}\0${clusterId}\0${nodeId}\0`).update(nonce).digest();
 }
@@ -90,7 +100,7 @@ class PeerLink {
 
   #dial(): void {
     const options = this.transport.options;
-    const socket = new WebSocket(this.url, { maxPayload: RAFT_PEER_FRAME_BYTES_MAX, perMessageDeflate: false });
+    const socket = new WebSocket(this.url, { maxPayload: RAFT_PEER_FRAME_BYTES_MAX, perMessageDeflate: false, generateMask: zeroMask });
     this.#socket = socket;
     socket.binaryType = 'nodebuffer';
     socket.on('message', (data: Buffer) => {

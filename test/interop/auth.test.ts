@@ -81,7 +81,7 @@ describe('token authentication', () => {
     assert.equal(nc.info?.nonce, undefined);
     await assertRoundTrip(nc);
     const connection = [...broker.broker.server.connections.values()].find((c) => c.authorizedUser !== undefined);
-    assert.deepEqual(connection?.authorizedUser, { kind: 'token', name: '[REDACTED]', permissions: undefined });
+    assert.deepEqual(connection?.authorizedUser, { kind: 'token', name: '[REDACTED]', permissions: undefined, account: '$G' });
   });
 
   test('a wrong or missing token is refused with an AuthorizationError', async () => {
@@ -224,7 +224,7 @@ describe('nkey users', () => {
     assert.match(String(nc.info?.nonce), /^[A-Za-z0-9_-]{15}$/);
     await assertRoundTrip(nc);
     const connection = [...broker.broker.server.connections.values()].find((c) => c.name === 'nkey-client');
-    assert.deepEqual(connection?.authorizedUser, { kind: 'nkey', name: user.getPublicKey(), permissions: undefined });
+    assert.deepEqual(connection?.authorizedUser, { kind: 'nkey', name: user.getPublicKey(), permissions: undefined, account: '$G' });
   });
 
   test('each connection gets its own nonce', async () => {

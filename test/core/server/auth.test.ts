@@ -30,7 +30,7 @@ test('token, single user, users and nkey users resolve with their permissions pa
   assert.equal(resolve({ token: 't' })?.token, 't');
   const single = resolve({ username: 'a', pass: 'b', permissions: { publish: 'x' } });
   const publishX = { publish: { allow: [{ subject: 'x', queue: '' }], deny: undefined }, subscribe: undefined, allowResponses: undefined };
-  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: publishX });
+  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: publishX, account: '$G' });
   const nkey = nkeys.createUser().getPublicKey();
   const many = resolve({
     default_permissions: { subscribe: ['d'] },
@@ -40,13 +40,13 @@ test('token, single user, users and nkey users resolve with their permissions pa
   assert.deepEqual(many?.users.get('a')?.permissions, subscribeD);
   assert.deepEqual(many?.users.get('c')?.permissions?.publish?.allow, [{ subject: 'c', queue: '' }]);
   assert.equal(many?.users.get('c')?.permissions?.subscribe, undefined, "a user's own permissions replace the defaults");
-  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: subscribeD });
+  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: subscribeD, account: '$G' });
 });
 
 test('flags set or replace the token and the single user', () => {
   assert.equal(resolve(undefined, { token: 'flag' })?.token, 'flag');
   assert.equal(resolve({ token: 'file' }, { token: 'flag' })?.token, 'flag');
-  assert.deepEqual([...(resolve({ user: 'u', password: 'p' }, { password: 'q' })?.users.values() ?? [])], [{ user: 'u', password: 'q', permissions: undefined }]);
+  assert.deepEqual([...(resolve({ user: 'u', password: 'p' }, { password: 'q' })?.users.values() ?? [])], [{ user: 'u', password: 'q', permissions: undefined, account: '$G' }]);
   const options = resolveServerOptions({ user: 'ops', pass: 'pw' });
   assert.equal(options.auth?.users.get('ops')?.password, 'pw');
 });
@@ -109,7 +109,7 @@ test('Authenticator: nkey before user before token, with reasons that hold no se
   const nonce = newNonce();
   assert.match(nonce, /^[A-Za-z0-9_-]{15}$/);
   const sig = Buffer.from(user.sign(new TextEncoder().encode(nonce))).toString('base64url');
-  assert.deepEqual(authenticator.authenticate({ nkey, sig }, { nonce: nonce, tlsPeer: undefined }), { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: undefined } });
+  assert.deepEqual(authenticator.authenticate({ nkey, sig }, { nonce: nonce, tlsPeer: undefined }), { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: undefined, account: '$G' } });
   assert.equal(authenticator.authenticate({ nkey, sig }, { nonce: newNonce(), tlsPeer: undefined }).isAuthorized, false);
   assert.equal(authenticator.authenticate({ nkey, sig: 'not base64!' }, { nonce: nonce, tlsPeer: undefined }).isAuthorized, false);
   assert.equal(authenticator.authenticate({ user: 'a', pass: 's3cr3t' }, { nonce: nonce, tlsPeer: undefined }).isAuthorized, true);
