@@ -39,6 +39,8 @@ const RESTART_OPTIONS = {
   storeDir: 'store_dir',
   isJetStreamEnabled: 'jetstream',
   syncPolicy: 'sync',
+  // The registry of accounts (their sublists, imports and JetStreams) is built at start.
+  accounts: 'accounts',
 } as const satisfies Partial<Record<keyof ServerOptions, string>>;
 
 /** What a reload would do: the options it changes, and those it refuses (a restart is needed). */
