@@ -19,14 +19,15 @@
  *   npm run bench:flood [-- --idle 10000 --rate 2000 --seconds 10 --rounds 3 --churn-processes 2 --profile]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { freePort } from '../../test/helpers/processes.ts';
-import { stopChild, waitFor } from './server-processes.ts';
+import { ensureNatsServer, stopChild, waitFor } from './server-processes.ts';
 import { makePayload, summarizeLatencies, type LatencyResult } from './workloads.ts';
 
 const argv = yargs(hideBin(process.argv))
@@ -37,6 +38,7 @@ const argv = yargs(hideBin(process.argv))
   .option('rounds', { type: 'number', default: 3, describe: 'rounds of quiet, idle and flood phases (the verdict takes the medians)' })
   .option('server-node-flags', { type: 'string', default: '--max-semi-space-size=1', describe: "the server's node flags (default: npm start's)" })
   .option('profile', { type: 'boolean', default: false, describe: 'run the server with --cpu-prof (profile in .bench/)' })
+  .option('server', { choices: ['canopy', 'nats'] as const, default: 'canopy' as const, describe: "the server under test: canopy, or Debian's nats-server for reference (installed if missing)" })
   .strict()
   .parseSync();
 
@@ -103,14 +105,29 @@ if (openFilesLimit() < needed) {
   process.exit(2);
 }
 
+/** A nats-server config file raising max_connections, in a temp dir removed at exit. */
+function writeNatsConfig(maxConnections: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-flood-nats-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'nats.conf');
+  writeFileSync(file, `max_connections: ${maxConnections}\n`);
+  return file;
+}
+
 const port = await freePort();
 const profileArgs = argv.profile ? ['--cpu-prof', '--cpu-prof-dir', '.bench'] : [];
 if (argv.profile) mkdirSync('.bench', { recursive: true });
-const server = spawn(
-  process.execPath,
-  [...profileArgs, ...argv['server-node-flags'].split(' ').filter((flag) => flag !== ''), 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--jetstream', 'false', '--log_level', 'warn', '--max_connections', String(argv.idle * 2 + FD_HEADROOM)],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
-);
+const maxConnections = String(argv.idle * 2 + FD_HEADROOM);
+if (argv.server === 'nats') ensureNatsServer('bench:flood');
+const server =
+  argv.server === 'nats'
+    ? // The same bench against nats-server on the same machine, for reference (its max_connections is a config key only).
+      spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-c', writeNatsConfig(maxConnections)], { stdio: ['ignore', 'ignore', 'inherit'] })
+    : spawn(
+        process.execPath,
+        [...profileArgs, ...argv['server-node-flags'].split(' ').filter((flag) => flag !== ''), 'dist/canopy.mjs', 'server', '-a', '127.0.0.1', '-p', String(port), '-m', '0', '--websocket_port', '0', '--jetstream', 'false', '--log_level', 'warn', '--max_connections', maxConnections],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
 children.push(server);
 const url = `127.0.0.1:${port}`;
 const responder = await waitFor('the server', () => connect({ servers: url, name: 'flood-responder' }), 30_000);
