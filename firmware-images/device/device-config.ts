@@ -208,18 +208,18 @@ function readLines(text: string, into: Map<string, { line: number; value: string
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     if (Buffer.byteLength(raw) > DEVICE_CONFIG_LINE_BYTES_MAX) {
-      problems.push({ line, message: `line ${line} is longer than ${DEVICE_CONFIG_LINE_BYTES_MAX} bytes; ignored` });
+      problems.push({ line, message: `the line is longer than ${DEVICE_CONFIG_LINE_BYTES_MAX} bytes; ignored` });
       return;
     }
     const eq = trimmed.indexOf('=');
     if (eq <= 0) {
-      problems.push({ line, message: `line ${line} is not "key = value": ${JSON.stringify(trimmed.slice(0, 60))}; ignored` });
+      problems.push({ line, message: `not "key = value": ${JSON.stringify(trimmed.slice(0, 60))}; ignored` });
       return;
     }
     const key = trimmed.slice(0, eq).trim().toLowerCase();
     const value = unquote(trimmed.slice(eq + 1).trim());
     if (!Object.hasOwn(DEVICE_CONFIG_KEYS, key)) {
-      problems.push({ line, key, message: `line ${line}: unknown key ${JSON.stringify(key)}; ignored (known: ${Object.keys(DEVICE_CONFIG_KEYS).join(', ')})` });
+      problems.push({ line, key, message: `unknown key ${JSON.stringify(key)}; ignored (known: ${Object.keys(DEVICE_CONFIG_KEYS).join(', ')})` });
       return;
     }
     const before = into.get(key);
@@ -298,5 +298,5 @@ export function scrubSecrets(text: string, imported: readonly string[]): string 
 
 /** One line per problem, as the log, the console and the monitoring page show them. */
 export function formatProblem(problem: ConfigProblem): string {
-  return problem.line !== undefined && !problem.message.startsWith('line ') ? `canopy.conf line ${problem.line}: ${problem.message}` : `canopy.conf: ${problem.message}`;
+  return problem.line !== undefined ? `canopy.conf line ${problem.line}: ${problem.message}` : `canopy.conf: ${problem.message}`;
 }

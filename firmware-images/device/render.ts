@@ -239,7 +239,7 @@ export function renderConfigTemplate(): string {
   const lines = [
     '# canopy gateway settings. Edit, save, put the card back in and power on.',
     '# One "key = value" per line; "#" starts a comment. A bad line is reported',
-    '# (serial console, journal, /varz config_problems) and the rest still applies.',
+    '# (serial console, journal, /leafz config_problems) and the rest still applies.',
     '# Secrets (hub_token, wifi_psk, monitor_token, the TLS key) are moved off this',
     `# card at boot: their value here becomes <imported>. Write a new value to change one.`,
     '',
