@@ -89,6 +89,8 @@ RestrictSUIDSGID=yes
 LockPersonality=yes
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
+# A filtered call fails with EPERM instead of killing Node (libuv probes io_uring, for one).
+SystemCallErrorNumber=EPERM
 CapabilityBoundingSet=
 AmbientCapabilities=
 # No MemoryDenyWriteExecute: V8's JIT needs writable+executable pages.
@@ -103,7 +105,8 @@ export function renderSetupUnit(paths: DevicePaths): string {
   return `[Unit]
 Description=canopy gateway setup from ${paths.bootConfig}
 DefaultDependencies=no
-After=local-fs.target
+# The boot and data partitions are nofail (a damaged one must not stop the boot): order on them.
+After=local-fs.target boot-firmware.mount
 Wants=local-fs.target network-pre.target
 Before=network-pre.target systemd-networkd.service ssh.service canopy-leaf.service sysinit.target
 RequiresMountsFor=${paths.data}
