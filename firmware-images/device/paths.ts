@@ -33,6 +33,8 @@ export type DevicePaths = {
   readonly networkRun: string;
   /** /proc/sys/kernel/hostname */
   readonly hostname: string;
+  /** /sys/class/block: partition and disk sizes in 512-byte sectors. */
+  readonly sysBlock: string;
 };
 
 /** The paths under `root` ('' on the gateway; a temp dir in tests). */
@@ -57,6 +59,7 @@ export function devicePaths(root = ''): DevicePaths {
     run: `${root}/run/canopy`,
     networkRun: `${root}/run/systemd/network`,
     hostname: `${root}/proc/sys/kernel/hostname`,
+    sysBlock: `${root}/sys/class/block`,
   };
 }
 

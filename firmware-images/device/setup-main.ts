@@ -15,8 +15,8 @@ function serviceIds(): { uid: number; gid: number } | undefined {
 }
 
 const system: SetupSystem = {
-  run(command, args) {
-    const result = spawnSync(command, args, { encoding: 'utf8', timeout: 300_000 });
+  run(command, args, input) {
+    const result = spawnSync(command, args, { encoding: 'utf8', timeout: 300_000, ...(input !== undefined ? { input } : {}) });
     return { status: result.status ?? 1, stdout: result.stdout ?? '' };
   },
   serviceIds: serviceIds(),

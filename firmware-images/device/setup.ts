@@ -18,8 +18,8 @@ import { renderLeafConfig, renderStaticNetwork, renderWlanNetwork, renderWpaSupp
 
 /** What setup runs on the gateway (a recording stand-in in tests). */
 export type SetupSystem = {
-  /** Runs a command; its exit status (never throws for a non-zero one). */
-  run(command: string, args: readonly string[]): { status: number; stdout: string };
+  /** Runs a command (with `input` on its stdin); its exit status (never throws for a non-zero one). */
+  run(command: string, args: readonly string[], input?: string): { status: number; stdout: string };
   /** The service user's ids, for the files the leaf reads or writes. */
   readonly serviceIds: { readonly uid: number; readonly gid: number } | undefined;
 };
@@ -113,20 +113,42 @@ export function writeAtomic(path: string, text: string, mode: number, owner?: { 
   renameSync(tmp, path);
 }
 
+/** Free space after the data partition below which it is not grown (alignment leftovers). */
+export const DATA_GROW_MIN_SECTORS = 2048 * 16;
+
 /**
- * growpart + resize2fs on the mounted data partition (growing it before it is mounted made
- * systemd drop the leaf's start jobs: FIRMWARE.md). A no-op once it fills the card.
+ * Grows the data partition (the last one) to the end of the card, then its ext4, while mounted
+ * (growing it before it is mounted made systemd drop the leaf's start jobs: FIRMWARE.md).
+ * Sizes from sysfs; `sfdisk -N` rewrites the entry, `partx -u` tells the kernel (the disk is in
+ * use, it cannot re-read the table), `resize2fs` grows ext4 online. A no-op once it fills the card.
  */
 function growDataPartition(paths: DevicePaths, system: SetupSystem, print: (line: string) => void): void {
   const source = system.run('findmnt', ['-n', '-o', 'SOURCE', paths.data]).stdout.trim();
-  const match = /^(\/dev\/(?:mmcblk\d+p|nvme\d+n\d+p|[a-z]+?))(\d+)$/.exec(source);
+  const match = /^\/dev\/((mmcblk\d+|nvme\d+n\d+)p|([a-z]+))(\d+)$/.exec(source);
   if (match === null) return;
-  const disk = match[1]!.replace(/p$/, '');
-  const grown = system.run('growpart', [disk, match[2]!]);
-  if (grown.status === 0) {
-    const resized = system.run('resize2fs', [source]);
-    print(`canopy-setup: data partition ${source} grown to fill the card${resized.status === 0 ? '' : ' (resize2fs failed; retried at the next boot)'}`);
+  const disk = match[2] ?? match[3]!;
+  const number = match[4]!;
+  const sectors = (file: string): number => Number(readFileSync(join(paths.sysBlock, file), 'utf8').trim());
+  let free: number;
+  try {
+    const partition = basename(source);
+    free = sectors(`${disk}/size`) - sectors(`${disk}/${partition}/start`) - sectors(`${disk}/${partition}/size`);
+  } catch {
+    return;
   }
+  if (!(free >= DATA_GROW_MIN_SECTORS)) return;
+  const steps: [string, string[], string?][] = [
+    ['sfdisk', ['--no-reread', '--no-tell-kernel', '-q', '-N', number, `/dev/${disk}`], ', +'],
+    ['partx', ['-u', '-n', number, `/dev/${disk}`]],
+    ['resize2fs', [source]],
+  ];
+  for (const [command, args, input] of steps) {
+    if (system.run(command, args, input).status !== 0) {
+      print(`canopy-setup: growing the data partition failed at ${command}; retried at the next boot`);
+      return;
+    }
+  }
+  print(`canopy-setup: data partition ${source} grown to fill the card (+${Math.round(free / 2048)} MiB)`);
 }
 
 function writeHostName(paths: DevicePaths, name: string, print: (line: string) => void): void {

@@ -12,10 +12,11 @@ packages="$(grep -v '^#' "$here/packages.txt" | grep -v '^$' | paste -sd, -)"
 
 # The short initramfs module list and zstd (FIRMWARE.md: mkinitramfs 17 min -> 1 min under
 # qemu-user), written before the kernel package is unpacked; /etc/fstab before the initramfs is
-# generated so that its fsck hook includes e2fsck.
+# generated, and FSTYPE=ext4 because the fsck hook cannot probe the root device in a chroot:
+# then e2fsck is in the initramfs.
 essential_hook='set -e
 mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/default"
-printf "MODULES=list\nCOMPRESS=zstd\n" > "$1/etc/initramfs-tools/conf.d/canopy.conf"
+printf "MODULES=list\nCOMPRESS=zstd\nFSTYPE=ext4\n" > "$1/etc/initramfs-tools/conf.d/canopy.conf"
 printf "ext4\nsdhci-iproc\nbcm2835\nreset-raspberrypi\nxhci-pci\nusb-storage\nuas\nvirtio_mmio\nvirtio_pci\nvirtio_blk\nmmc_block\nsdhci_iproc\nbcm2835-mmc\nbcm2835-sdhost\n" > "$1/etc/initramfs-tools/modules"
 cat "'"$here"'/fstab" > "$1/etc/fstab"
 printf "ROOTPART=LABEL=canopy-root\nCONSOLES=\"ttyS1,115200 tty0\"\n" > "$1/etc/default/raspi-firmware"
@@ -43,6 +44,7 @@ mmdebstrap --mode=root --arch=arm64 --variant=apt \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --aptopt='APT::Install-Recommends "false"' \
+  --dpkgopt='force-confdef' --dpkgopt='force-confold' \
   --skip=cleanup/apt/cache \
   --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
   --setup-hook='sync-in "'"$cache"'/apt-archives" /var/cache/apt/archives' \

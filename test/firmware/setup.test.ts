@@ -1,8 +1,8 @@
 /**
  * canopy-setup (firmware-images/device/setup.ts), the whole boot-time setup in a temp directory
  * laid out as the gateway's: boot partition, data partition, /run, /proc/sys/kernel/hostname.
- * The commands it runs (findmnt, growpart, resize2fs, ssh-keygen, systemctl) go to a recording
- * stand-in that answers as on a Pi.
+ * The commands it runs (findmnt, sfdisk, partx, resize2fs, ssh-keygen, systemctl) go to a
+ * recording stand-in that answers as on a Pi (sfdisk grows the partition in the fake sysfs).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,31 +12,32 @@ import { join } from 'node:path';
 import { devicePaths, type DevicePaths } from '../../firmware-images/device/paths.ts';
 import { runSetup, type SetupSystem } from '../../firmware-images/device/setup.ts';
 
-type Gateway = { paths: DevicePaths; system: SetupSystem; commands: string[]; lines: string[]; grown: { done: boolean } };
+type Gateway = { paths: DevicePaths; system: SetupSystem; commands: string[]; lines: string[] };
+
+/** A 4 GiB card whose data partition (p3) holds 64 MiB. */
+const CARD_SECTORS = 8 * 1024 * 1024;
+const P3_START = 1_200_000;
 
 function gateway(t: { after(fn: () => void): void }): Gateway {
   const root = mkdtempSync(join(tmpdir(), 'canopy-setup-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const paths = devicePaths(root);
-  for (const dir of [paths.boot, paths.data, join(root, 'proc/sys/kernel')]) mkdirSync(dir, { recursive: true });
+  for (const dir of [paths.boot, paths.data, join(root, 'proc/sys/kernel'), join(paths.sysBlock, 'mmcblk0/mmcblk0p3')]) mkdirSync(dir, { recursive: true });
+  writeFileSync(join(paths.sysBlock, 'mmcblk0/size'), `${CARD_SECTORS}\n`);
+  writeFileSync(join(paths.sysBlock, 'mmcblk0/mmcblk0p3/start'), `${P3_START}\n`);
+  writeFileSync(join(paths.sysBlock, 'mmcblk0/mmcblk0p3/size'), `${64 * 2048}\n`);
   const commands: string[] = [];
-  const grown = { done: false };
   const system: SetupSystem = {
-    run(command, args) {
-      commands.push([command, ...args].join(' '));
+    run(command, args, input) {
+      commands.push([command, ...args, ...(input !== undefined ? [`<<< ${input}`] : [])].join(' '));
       if (command === 'findmnt') return { status: 0, stdout: '/dev/mmcblk0p3\n' };
-      if (command === 'growpart') {
-        // growpart: 0 = grown, 1 = NOCHANGE (already fills the card)
-        const status = grown.done ? 1 : 0;
-        grown.done = true;
-        return { status, stdout: '' };
-      }
+      if (command === 'sfdisk') writeFileSync(join(paths.sysBlock, 'mmcblk0/mmcblk0p3/size'), `${CARD_SECTORS - P3_START}\n`);
       if (command === 'ssh-keygen') writeFileSync(args.at(-1)!, 'KEY');
       return { status: 0, stdout: '' };
     },
     serviceIds: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
   };
-  return { paths, system, commands, lines: [], grown };
+  return { paths, system, commands, lines: [] };
 }
 
 const boot = (g: Gateway, text: string): void => writeFileSync(g.paths.bootConfig, text);
@@ -69,7 +70,13 @@ test('first boot: grows the data partition, imports secrets and TLS files, scrub
   withTlsFiles(g);
   const report = setup(g);
 
-  assert.deepEqual(g.commands.slice(0, 3), ['findmnt -n -o SOURCE ' + g.paths.data, 'growpart /dev/mmcblk0 3', 'resize2fs /dev/mmcblk0p3']);
+  assert.deepEqual(g.commands.slice(0, 4), [
+    `findmnt -n -o SOURCE ${g.paths.data}`,
+    'sfdisk --no-reread --no-tell-kernel -q -N 3 /dev/mmcblk0 <<< , +',
+    'partx -u -n 3 /dev/mmcblk0',
+    'resize2fs /dev/mmcblk0p3',
+  ]);
+  assert.ok(g.lines.some((l) => /data partition \/dev\/mmcblk0p3 grown to fill the card \(\+\d+ MiB\)/.test(l)), g.lines.join('\n'));
   const leaf = leafJson(g);
   assert.equal(leaf['leaf_name'], 'gw-01');
   assert.equal(leaf['hub_token'], 's3cret-token');
@@ -109,7 +116,7 @@ test('the next boots keep the imported secrets, make no new host key, grow nothi
   assert.equal(leafJson(g)['hub_token'], 's3cret-token');
   assert.deepEqual((leafJson(g)['hub_tls'] as Record<string, string>)['key_file'], '/data/canopy/tls/gw-01-key.pem', 'the key stays imported');
   assert.ok(!g.commands.some((c) => c.startsWith('ssh-keygen')), 'the host key is made once');
-  assert.ok(!g.commands.some((c) => c.startsWith('resize2fs')), 'growpart said NOCHANGE');
+  assert.ok(!g.commands.some((c) => /^(sfdisk|partx|resize2fs)/.test(c)), 'the partition fills the card: nothing to grow');
 
   // The engineer removes Wi-Fi and the static address, fixes http_port, sets a new token.
   boot(g, readFileSync(g.paths.bootConfig, 'utf8').replace(/^(wifi_|ip_address|gateway).*\n/gm, '').replace('http_port = 99999', 'http_port = 8080').replace('hub_token = <imported>', 'hub_token = rotated'));
