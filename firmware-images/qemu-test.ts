@@ -10,7 +10,10 @@
  *   (c) after a hard power-off (SIGKILL of QEMU) and a reboot, every acknowledged message is
  *       on the leaf and on the hub;
  *   (d) a broken canopy.conf is reported (serial console, /leafz) and the leaf keeps serving
- *       with what is valid; the imported token is gone from the boot partition.
+ *       with what is valid; the imported token is gone from the boot partition;
+ *   (e) an update: the build's release bundle, repacked as another version, put in
+ *       canopy-update/ on the boot partition, is installed, switched to, passes its health
+ *       check and stays; the leaf serves every message after it.
  *
  * Prints the boot-to-serving time of each boot and the leaf's idle RSS (/varz mem). Works on a
  * copy of the image (grown by 1 GiB so that first boot grows the data partition), never on the
@@ -18,7 +21,8 @@
  * (default 600000, TCG on a busy 2-core host is slow), KEEP=1 keeps the work directory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -148,6 +152,21 @@ async function payloads(nc: NatsConnection, name: string): Promise<Map<number, s
   return seen;
 }
 
+/** The build's release bundle unpacked, its version changed to `newVersion`, packed again with its .sha256. */
+function repackBundle(work: string, newVersion: string): string {
+  const built = join(here, `out/canopy-leaf-${version}-arm64-release.tar.gz`);
+  assert.ok(existsSync(built), `${built} is missing: run npm run firmware:build first`);
+  const dir = mkdtempSync(join(work, 'bundle-'));
+  assert.equal(spawnSync('tar', ['-xzf', built, '-C', dir]).status, 0);
+  renameSync(join(dir, version), join(dir, newVersion));
+  const pkg = join(dir, newVersion, 'package.json');
+  writeFileSync(pkg, JSON.stringify({ ...(JSON.parse(readFileSync(pkg, 'utf8')) as object), version: newVersion }));
+  const file = join(work, `canopy-leaf-${newVersion}-arm64-release.tar.gz`);
+  assert.equal(spawnSync('tar', ['-czf', file, '-C', dir, newVersion]).status, 0);
+  writeFileSync(`${file}.sha256`, `${createHash('sha256').update(readFileSync(file)).digest('hex')}  canopy-leaf-${newVersion}-arm64-release.tar.gz\n`);
+  return file;
+}
+
 /** The host tools this test runs (idempotent: apt only when one is missing). */
 function ensureHostPackages(): void {
   const missing = ['qemu-system-arm', 'mtools', 'fdisk'].filter((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status !== 0);
@@ -261,6 +280,25 @@ async function main(): Promise<void> {
     results.push(`(d) ok: a broken canopy.conf is reported on the serial console and /leafz (${problems.length} problems), the leaf keeps serving on port ${GUEST_NATS} and syncing; boot to serving ${(ms / 1000).toFixed(1)} s`);
     assert.match(guest.serial, /data partition .* grown to fill the card/);
     results.push('data partition grown to fill the (1 GiB larger) card on first boot');
+
+    // (e) an update from the boot partition
+    await leafNc.close().catch(() => undefined);
+    leafNc = undefined;
+    await guest.powerOff();
+    const updateVersion = `${version}-firmware-test`;
+    const bundle = repackBundle(work, updateVersion);
+    mtools('mmd', img, bootOffset, '::canopy-update');
+    for (const file of [bundle, `${bundle}.sha256`]) mtools('mcopy', img, bootOffset, '-o', file, `::canopy-update/${file.split('/').at(-1)}`);
+    guest.start();
+    ms = await guest.waitServing();
+    await eventually(() => assert.match(guest.serial, new RegExp(`canopy-update: ${updateVersion} is healthy and stays`)), { timeoutMs: BOOT_TIMEOUT_MS, intervalMs: 2000 });
+    await eventually(async () => assert.equal((await fetch(`http://127.0.0.1:${guest.httpPort}/healthz`)).status, 200), { timeoutMs: BOOT_TIMEOUT_MS, intervalMs: 1000 });
+    leafNc = await connect({ servers: `127.0.0.1:${guest.natsPort}`, reconnect: false });
+    assert.equal((await (await jetstreamManager(leafNc)).streams.info('ORDERS')).state.messages, total + third.length);
+    const left = mtools('mdir', img, bootOffset, '-b', '::canopy-update');
+    assert.ok(!left.includes('release.tar.gz'), `the installed bundle is still on the boot partition: ${left}`);
+    say(`(e) update to ${updateVersion} installed from the boot partition, healthy, kept`);
+    results.push(`(e) ok: a release bundle on the boot partition was installed side by side, switched to, passed its health check and stays; all ${total + third.length} messages served after it`);
   } catch (err) {
     console.log('--- serial console (tail) ---');
     console.log(guest.serial.split('\n').slice(-80).join('\n'));
@@ -274,7 +312,7 @@ async function main(): Promise<void> {
   }
   console.log('\nfirmware:test results');
   for (const line of results) console.log(`  ${line}`);
-  console.log(`  boot to serving: ${guest.bootTimes.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (first boot, after power-off, with a broken config)`);
+  console.log(`  boot to serving: ${guest.bootTimes.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (first boot, after power-off, with a broken config, with an update)`);
   console.log(`  total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
