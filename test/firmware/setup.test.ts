@@ -151,3 +151,20 @@ test('a lost canopy.conf, a damaged state file, or a TLS file that is not there:
   assert.equal(leaf['leaf_name'], 'canopy-leaf');
   assert.equal(leaf['hub'], 'ws://hub-not-set.invalid:7422');
 });
+
+test('a failed growth step is reported, stops the growth (no resize2fs on a partition that did not grow), and is retried at the next boot', (t) => {
+  const g = gateway(t);
+  boot(g, 'leaf_name = gw-05\nhub = ws://hub:7422\n');
+  const run = g.system.run.bind(g.system);
+  let failing = true;
+  const system: SetupSystem = { ...g.system, run: (command, args, input) => (command === 'partx' && failing ? (g.commands.push('partx (failed)'), { status: 1, stdout: '' }) : run(command, args, input)) };
+  runSetup(g.paths, system, (line) => g.lines.push(line));
+  assert.ok(g.lines.includes('canopy-setup: growing the data partition failed at partx; retried at the next boot'), g.lines.join('\n'));
+  assert.ok(!g.commands.some((c) => c.startsWith('resize2fs')));
+  assert.equal(leafJson(g)['leaf_name'], 'gw-05', 'the rest of the setup ran');
+
+  failing = false;
+  writeFileSync(join(g.paths.sysBlock, 'mmcblk0/mmcblk0p3/size'), `${64 * 2048}\n`); // the kernel still sees the old size
+  runSetup(g.paths, system, (line) => g.lines.push(line));
+  assert.ok(g.commands.includes('resize2fs /dev/mmcblk0p3'));
+});
