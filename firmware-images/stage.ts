@@ -19,6 +19,7 @@ import {
   renderLeafUnit,
   renderSetupUnit,
   renderSshdConf,
+  renderSystemdStateMount,
   renderUpdateUnit,
   renderWiredDhcp,
 } from './device/render.ts';
@@ -50,6 +51,7 @@ function stage(root: string, version: string): void {
   write(root, '/etc/systemd/system/canopy-update.service', renderUpdateUnit(paths));
   write(root, '/etc/systemd/system/ssh.service.d/canopy.conf', '[Unit]\nAfter=canopy-setup.service\n');
   write(root, '/etc/systemd/journald.conf.d/canopy.conf', renderJournaldConf());
+  write(root, '/etc/systemd/system/var-lib-systemd.mount', renderSystemdStateMount());
   write(root, '/etc/systemd/network/20-wired.network', renderWiredDhcp());
   write(root, '/etc/ssh/sshd_config.d/canopy.conf', renderSshdConf(paths));
   link(root, '/etc/wpa_supplicant/wpa_supplicant-wlan0.conf', `${paths.run}/wpa_supplicant-wlan0.conf`);
@@ -62,7 +64,7 @@ function finish(root: string): void {
     execFileSync('useradd', ['--root', root, '--system', '--user-group', '--home-dir', paths.canopyData, '--no-create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER]);
   }
   const systemctl = (...args: string[]): void => void execFileSync('systemctl', ['--root', root, '--quiet', ...args]);
-  systemctl('enable', 'canopy-setup.service', 'canopy-leaf.service', 'canopy-update.service', 'systemd-networkd.service', 'systemd-resolved.service', 'ssh.service');
+  systemctl('enable', 'var-lib-systemd.mount', 'canopy-setup.service', 'canopy-leaf.service', 'canopy-update.service', 'systemd-networkd.service', 'systemd-resolved.service', 'ssh.service');
   // Nothing waits for the network: a gateway starts offline (FIRMWARE.md); the D-Bus
   // wpa_supplicant fails without D-Bus (setup starts wpa_supplicant@wlan0 when Wi-Fi is set).
   systemctl('mask', 'systemd-networkd-wait-online.service', 'wpa_supplicant.service', 'apt-daily.timer', 'apt-daily-upgrade.timer');

@@ -164,6 +164,28 @@ exec ${NODE_BIN} "$release/canopy.mjs" "$@"
 `;
 }
 
+/**
+ * systemd's own state (timesyncd's clock, logind's lingering users, timer stamps) in RAM: the
+ * root is read-only, and services with a StateDirectory= under it fail to start otherwise.
+ */
+export function renderSystemdStateMount(): string {
+  return `[Unit]
+Description=systemd state in RAM (the root filesystem is read-only)
+DefaultDependencies=no
+Conflicts=umount.target
+Before=local-fs.target umount.target
+
+[Mount]
+What=tmpfs
+Where=/var/lib/systemd
+Type=tmpfs
+Options=mode=0755,nosuid,nodev,size=8M
+
+[Install]
+WantedBy=local-fs.target
+`;
+}
+
 /** Logs live in RAM, bounded: a card that logs wears out. */
 export function renderJournaldConf(): string {
   return `[Journal]

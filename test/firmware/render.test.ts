@@ -17,6 +17,7 @@ import {
   renderLeafUnit,
   renderSetupUnit,
   renderStaticNetwork,
+  renderSystemdStateMount,
   renderWpaSupplicant,
 } from '../../firmware-images/device/render.ts';
 
@@ -103,4 +104,12 @@ test('the shipped canopy.conf parses cleanly (every key documented) and the laun
   const launcher = renderLauncher(paths);
   assert.match(launcher, /release=\/data\/canopy\/current\n\[ -f "\$release\/canopy\.mjs" \] \|\| release=\/opt\/canopy\/current/);
   assert.match(launcher, /leaf --config \/data\/canopy\/leaf\.json/);
+});
+
+test('systemd\'s state directory is a tmpfs mounted before local-fs.target (services with StateDirectory= on a read-only root)', () => {
+  const mount = renderSystemdStateMount();
+  assert.equal(section(mount, 'Mount').get('Where')![0], '/var/lib/systemd');
+  assert.equal(section(mount, 'Mount').get('Type')![0], 'tmpfs');
+  assert.match(section(mount, 'Unit').get('Before')![0]!, /local-fs\.target/);
+  assert.equal(section(mount, 'Install').get('WantedBy')![0], 'local-fs.target');
 });
