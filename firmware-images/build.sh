@@ -104,6 +104,14 @@ rm -rf "$root" && mkdir -p "$root"
 tar -xf "$rootfs_tar" -C "$root" --numeric-owner -p
 cp -a "$stage/." "$root/"
 chown -R root:root "$root/opt/canopy"
+# Modules and files a headless gateway does not need (prune.txt), then the module index again.
+shopt -s nullglob
+while read -r pattern; do
+  case "$pattern" in ''|'#'*) continue ;; esac
+  for path in "$root"/$pattern; do rm -rf "$path"; done
+done < "$here/prune.txt"
+shopt -u nullglob
+for kver in "$root"/usr/lib/modules/*; do depmod -b "$root" "$(basename "$kver")"; done
 node --import tsx "$here/stage.ts" --finish "$root"
 
 log "partitions"
