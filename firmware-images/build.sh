@@ -27,7 +27,7 @@ image_name="canopy-leaf-$version-arm64"
 [ "$(id -u)" = 0 ] || { echo "firmware:build runs as root (mmdebstrap --mode=root, file ownership in the image)" >&2; exit 1; }
 
 # --- host tools (idempotent: apt only when one is missing) ---
-host_packages="mmdebstrap qemu-user-static binfmt-support mtools dosfstools fdisk e2fsprogs xz-utils zstd"
+host_packages="mmdebstrap qemu-user-static binfmt-support mtools dosfstools fdisk e2fsprogs xz-utils zstd kmod"
 missing=""
 for p in $host_packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

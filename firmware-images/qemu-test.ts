@@ -298,6 +298,10 @@ async function main(): Promise<void> {
     const left = mtools('mdir', img, bootOffset, '-b', '::canopy-update');
     assert.ok(!left.includes('release.tar.gz'), `the installed bundle is still on the boot partition: ${left}`);
     say(`(e) update to ${updateVersion} installed from the boot partition, healthy, kept`);
+    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    const idle = (await (await fetch(`http://127.0.0.1:${guest.httpPort}/varz`)).json()) as { mem: number };
+    say(`idle leaf RSS after 30 s without traffic: ${(idle.mem / 1024 / 1024).toFixed(1)} MB`);
+    results.push(`idle leaf RSS (guest, /varz mem) after 30 s without traffic, on the updated release: ${(idle.mem / 1024 / 1024).toFixed(1)} MB`);
     results.push(`(e) ok: a release bundle on the boot partition was installed side by side, switched to, passed its health check and stays; all ${total + third.length} messages served after it`);
   } catch (err) {
     console.log('--- serial console (tail) ---');
