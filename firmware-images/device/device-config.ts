@@ -176,6 +176,11 @@ export function parseDeviceConfig(text: string | undefined, previous: Readonly<R
       text = Buffer.from(text).subarray(0, DEVICE_CONFIG_BYTES_MAX).toString('utf8');
     }
     readLines(text.replace(/^\uFEFF/, ''), lines, problems);
+    if (lines.size === 0 && Object.keys(previous).length > 0) {
+      // Empty or damaged (a card pulled mid-write, a wrong file): not a request to forget everything.
+      problems.push({ message: 'canopy.conf holds no settings (empty or damaged?); running with the settings imported before' });
+      Object.assign(accepted, previous);
+    }
   }
   for (const [key, spec] of Object.entries(DEVICE_CONFIG_KEYS)) {
     const entry = lines.get(key);

@@ -102,6 +102,10 @@ test('no file, an empty file, a missing leaf_name or hub: defaults and a report,
   const kept = parseDeviceConfig(undefined, { leaf_name: 'gw-9', hub: 'ws://h:1' });
   assert.equal(kept.settings.leafName, 'gw-9');
   assert.match(messages(kept)[0]!, /settings imported before/);
+  const damaged = parseDeviceConfig('\0\0\0\0\n', { leaf_name: 'gw-9', hub: 'ws://h:1' });
+  assert.equal(damaged.settings.leafName, 'gw-9', 'an empty or damaged file (a card pulled mid-write) does not reset the gateway');
+  assert.deepEqual(damaged.settings.hub, ['ws://h:1']);
+  assert.ok(messages(damaged).includes('canopy.conf holds no settings (empty or damaged?); running with the settings imported before'), messages(damaged).join('\n'));
   const empty = parseDeviceConfig('\uFEFF# nothing\n\n');
   assert.deepEqual(messages(empty), [`leaf_name is not set; using ${LEAF_NAME_DEFAULT}`, 'hub is not set: the leaf serves locally and keeps every message until a hub is set']);
   const underscore = parseDeviceConfig('leaf_name = gw_7\nhub = ws://h:1\n');
