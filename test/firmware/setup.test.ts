@@ -91,6 +91,7 @@ test('first boot: grows the data partition, imports secrets and TLS files, scrub
   assert.match(scrubbed, /^hub_token = <imported>$/m);
   assert.ok(!existsSync(join(g.paths.boot, 'canopy/gw-01-key.pem')), 'the TLS key is deleted from the boot partition');
   assert.ok(existsSync(join(g.paths.boot, 'canopy/ca.pem')), 'certificates stay');
+  assert.ok(g.commands.includes(`sync -f ${g.paths.boot}`), 'the boot partition is synced after the scrub');
   assert.equal(readFileSync(join(g.paths.tls, 'gw-01-key.pem'), 'utf8'), 'PEM gw-01-key.pem');
   assert.equal(mode(join(g.paths.tls, 'gw-01-key.pem')), 0o640);
   assert.equal(mode(g.paths.state), 0o600);
