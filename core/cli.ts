@@ -3,6 +3,7 @@
  * and validates options, builds the root logger and calls startBroker().
  */
 import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import type { Argv, CommandModule } from 'yargs';
 import { createRootLogger } from './logging.ts';
 import {
@@ -16,7 +17,7 @@ import {
 } from './server/link-options.ts';
 import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOptions } from './server/options.ts';
 import type { Logger } from './util/logger.ts';
-import { startBroker } from './start.ts';
+import { startBroker, type Broker } from './start.ts';
 
 /** Where a leaf's monitoring listens unless http_host is given: gateways sit on shared networks. */
 export const LEAF_HTTP_HOST_DEFAULT = '127.0.0.1';
@@ -135,6 +136,48 @@ export function stopOnSignals(log: Logger, close: () => Promise<void>): void {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/**
+ * SIGHUP reloads the config file, as nats-server's `--signal reload`: `reload` re-reads the file
+ * (with the same flags on top) and hands the result to Server.reload, which applies it or
+ * refuses it whole (core/server/reload.ts). A file that cannot be read or does not validate is
+ * refused with one error line and the running configuration is kept: a reload never stops the
+ * process. Without a config file there is nothing to re-read.
+ */
+export function reloadOnSignal(log: Logger, argv: Record<string, unknown>, reload: () => void): void {
+  process.on('SIGHUP', () => {
+    const config = argv['config'];
+    if (typeof config !== 'string') {
+      log.warn({ signal: 'SIGHUP' }, 'configuration reload ignored: the server was started without a config file (-c)');
+      return;
+    }
+    log.info({ signal: 'SIGHUP', config }, 'reloading configuration');
+    try {
+      reload();
+    } catch (err) {
+      const key = err instanceof ConfigError ? err.key : undefined;
+      log.error({ key, reason: (err as Error).message }, 'configuration reload refused: the config file is not valid; the running configuration is kept');
+    }
+  });
+}
+
+/**
+ * The reload of `canopy leaf` and `canopy hub`: the server part goes to Server.reload; the link
+ * settings cannot change at runtime, so a file that changes them is refused whole (naming them).
+ */
+export function reloadLinkCommand<Link extends HubLinkOptions | LeafLinkOptions>(options: {
+  log: Logger;
+  broker: Broker;
+  running: Link;
+  next: { options: ServerOptions; link: Link };
+}): void {
+  const refused = Object.keys(options.running).filter((key) => !isDeepStrictEqual(options.running[key as keyof Link], options.next.link[key as keyof Link]));
+  if (refused.length > 0) {
+    options.log.error({ refused: refused.map((key) => `link.${key}`) }, 'configuration reload refused: these options need a restart; the running configuration is kept');
+    return;
+  }
+  options.broker.reload(options.next.options);
+}
+
 export const serverCommand: CommandModule = {
   command: 'server',
   describe: 'run a standalone broker (client port 4222, WebSocket 8080, monitoring 8222)',
@@ -144,5 +187,6 @@ export const serverCommand: CommandModule = {
     const log = await createRootLogger({ level: options.logLevel });
     const broker = await startBroker({ options, log });
     stopOnSignals(log, () => broker.close());
+    reloadOnSignal(log, argv as Record<string, unknown>, () => broker.reload(serverOptionsFromArgv(argv as Record<string, unknown>)));
   },
 };

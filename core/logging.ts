@@ -3,7 +3,7 @@
  * (STYLE.md §2.7). JSON lines by default; readable lines when stdout is a terminal.
  * Secrets are redacted; payloads are never logged anywhere.
  */
-import { pino, type DestinationStream } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { Logger } from './util/logger.ts';
 import type { LogLevel } from './server/options.ts';
 
@@ -33,16 +33,35 @@ export async function createRootLogger(options: {
     },
     destination ?? stdout,
   );
+  // pino fixes a child's level when the child is made (connections, components): a reload of
+  // log_level must reach them all, so the level lives here and every wrapper consults it.
+  const threshold = { value: pino.levels.values[options.level] ?? Infinity };
+  logger.level = 'trace';
+  const stdoutFlush = (): void => stdout?.flushSync();
+  return wrapPino(logger, threshold, (level) => {
+    threshold.value = level === 'silent' ? Infinity : (pino.levels.values[level] ?? threshold.value);
+  }, stdoutFlush);
+}
+
+/** Our Logger over a pino logger whose records pass only at or above `threshold` (shared by its children). */
+function wrapPino(logger: PinoLogger, threshold: { value: number }, setLevel: (level: string) => void, flush: () => void): Logger {
+  const at = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal') => {
+    const value = pino.levels.values[level]!;
+    return (obj: object, msg?: string): void => {
+      if (value >= threshold.value) logger[level](obj, msg);
+    };
+  };
   return {
-    trace: (obj, msg) => logger.trace(obj, msg),
-    debug: (obj, msg) => logger.debug(obj, msg),
-    info: (obj, msg) => logger.info(obj, msg),
-    warn: (obj, msg) => logger.warn(obj, msg),
-    error: (obj, msg) => logger.error(obj, msg),
-    fatal: (obj, msg) => logger.fatal(obj, msg),
-    child: (bindings) => logger.child(bindings) as unknown as Logger,
-    isLevelEnabled: (level) => logger.isLevelEnabled(level),
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: (bindings) => wrapPino(logger.child(bindings), threshold, setLevel, flush),
+    isLevelEnabled: (level) => (pino.levels.values[level] ?? Infinity) >= threshold.value,
     // Before process.exit: write out what the asynchronous destination still holds.
-    flush: () => stdout?.flushSync(),
+    flush,
+    setLevel,
   };
 }

@@ -4,7 +4,7 @@
  * builds the root logger and calls startHub().
  */
 import type { CommandModule } from 'yargs';
-import { addLinkCommandFlags, linkCommandOptionsFromArgv, stopOnSignals } from '../core/cli.ts';
+import { addLinkCommandFlags, linkCommandOptionsFromArgv, reloadLinkCommand, reloadOnSignal, stopOnSignals } from '../core/cli.ts';
 import { createRootLogger } from '../core/logging.ts';
 import type { HubLinkOptions } from '../core/server/link-options.ts';
 import type { ServerOptions } from '../core/server/options.ts';
@@ -24,5 +24,8 @@ export const hubCommand: CommandModule = {
     const log = await createRootLogger({ level: options.logLevel });
     const hub = await startHub({ options, link, log });
     stopOnSignals(log, () => hub.close());
+    reloadOnSignal(log, argv as Record<string, unknown>, () =>
+      reloadLinkCommand({ log, broker: hub.broker, running: link, next: hubOptionsFromArgv(argv as Record<string, unknown>) }),
+    );
   },
 };

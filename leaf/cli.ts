@@ -6,7 +6,7 @@
  * resolveServerOptions. Flags override the file. SIGTERM / SIGINT stop the link, then the broker.
  */
 import type { CommandModule } from 'yargs';
-import { addLinkCommandFlags, LEAF_CONFIG_PROBLEMS_KEY, linkCommandOptionsFromArgv, readConfigFile, stopOnSignals } from '../core/cli.ts';
+import { addLinkCommandFlags, LEAF_CONFIG_PROBLEMS_KEY, linkCommandOptionsFromArgv, readConfigFile, reloadLinkCommand, reloadOnSignal, stopOnSignals } from '../core/cli.ts';
 import { createRootLogger } from '../core/logging.ts';
 import type { LeafLinkOptions } from '../core/server/link-options.ts';
 import { ConfigError, type ServerOptions } from '../core/server/options.ts';
@@ -34,5 +34,8 @@ export const leafCommand: CommandModule = {
     const log = await createRootLogger({ level: options.logLevel, bindings: { leaf: link.leafName } });
     const leaf = await startLeaf({ options, link, log, configProblems });
     stopOnSignals(log, () => leaf.close());
+    reloadOnSignal(log, argv as Record<string, unknown>, () =>
+      reloadLinkCommand({ log, broker: leaf.broker, running: link, next: leafOptionsFromArgv(argv as Record<string, unknown>) }),
+    );
   },
 };

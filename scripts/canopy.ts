@@ -31,9 +31,11 @@ async function loadCommands(): Promise<CommandModule[]> {
   if (process.argv[2] === 'server') return [serverCommand];
   if (process.argv[2] === 'leaf') return [(await import('../leaf/cli.ts')).leafCommand as CommandModule];
   if (process.argv[2] === 'hub') return [(await import('../hub/cli.ts')).hubCommand as CommandModule];
-  const [leaf, hub, status, clients, streams, consumers, kv, bench] = await Promise.all([
+  if (process.argv[2] === 'raft-node') return [(await import('../hub/raft-host/cli.ts')).raftNodeCommand];
+  const [leaf, hub, raftNode, status, clients, streams, consumers, kv, bench] = await Promise.all([
     import('../leaf/cli.ts'),
     import('../hub/cli.ts'),
+    import('../hub/raft-host/cli.ts'),
     import('./cli/status-command.ts'),
     import('./cli/client-commands.ts'),
     import('./cli/stream-commands.ts'),
@@ -45,6 +47,7 @@ async function loadCommands(): Promise<CommandModule[]> {
     serverCommand,
     leaf.leafCommand,
     hub.hubCommand,
+    raftNode.raftNodeCommand,
     status.statusCommand,
     clients.pubCommand,
     clients.subCommand,

@@ -6,7 +6,7 @@ import type { InternalClient } from '../server/internal-client.ts';
 import type { Logger } from '../util/logger.ts';
 import { nowNs } from '../util/time.ts';
 import { DirectGetResponders } from './api/direct-get.ts';
-import { JsApiError, newBadRequestError } from './api/errors.generated.ts';
+import { JsApiError, newBadRequestError, newNotEnabledForAccountError } from './api/errors.generated.ts';
 import { STREAM_API_HANDLERS, type ApiContext, type ApiRequest } from './api/stream-api.ts';
 import { normalizeStreamConfig } from './stream-config.ts';
 import { QuarantiningStore } from './quarantining-store.ts';
@@ -49,6 +49,18 @@ export type JetStreamOptions = {
   /** Server max_payload: a stream's max_msg_size default and ceiling. */
   readonly payloadBytesMax: number;
 };
+
+/**
+ * nats-server parity (jetstream_api.go jsAccountInfoRequest): on a server with JetStream, an
+ * account without it is told so on `$JS.API.INFO` (503, 10039 "JetStream not enabled for
+ * account") rather than left with no responders. `client` is an internal client of that account.
+ */
+export function answerJetStreamNotEnabled(client: InternalClient): void {
+  const body = Buffer.from(JSON.stringify({ type: `${API_TYPE_PREFIX}account_info_response`, error: newNotEnabledForAccountError().toJSON() }));
+  client.subscribe(`${API_PREFIX}INFO`, (_subject, reply) => {
+    if (reply !== '') client.publish(reply, '', 0, body);
+  });
+}
 
 export class JetStream implements StreamHost {
   readonly client: InternalClient;

@@ -100,6 +100,13 @@ export type ConnInfo = {
   tls_version?: string;
   /** TLS connections only: the IANA name (`TLS_AES_256_GCM_SHA384`). */
   tls_cipher_suite?: string;
+  /**
+   * With `auth=true`, who the connection authenticated as (nats-server getRawAuthUser): the
+   * user name (also when a certificate named it), the nkey, or `[REDACTED]` for a token.
+   */
+  authorized_user?: string;
+  /** With `auth=1`: the connection's account, omitted for `$G` (nats-server parity). */
+  account?: string;
   subscriptions_list?: string[];
   subscriptions_list_detail?: SubDetail[];
 };
@@ -213,17 +220,21 @@ export function buildConnz(context: MonitorContext, options: ConnzOptions, nowMs
     limit: options.limit,
     connections: [],
   };
-  // canopy has one account, nats-server's global one: any other account has no connections.
-  if (options.account !== '' && options.account !== GLOBAL_ACCOUNT) return connz;
   const wantsOpen = options.state !== ConnectionState.closed;
   const wantsClosed = options.state !== ConnectionState.open;
-  if (wantsOpen) connz.total += server.connections.size;
-  if (wantsClosed) connz.total += server.closedConnections.length;
+  const inAccount = (connection: ClientConnection): boolean => connection.account.name === options.account;
+  if (options.account === '') {
+    if (wantsOpen) connz.total += server.connections.size;
+    if (wantsClosed) connz.total += server.closedConnectionsCount;
+  } else {
+    if (wantsOpen) for (const connection of server.connections.values()) if (inAccount(connection)) connz.total++;
+    if (wantsClosed) connz.total += server.closedConnections.filter(inAccount).length;
+  }
 
   const rows = selectRows(context, options);
   rows.sort(rowComparator(options.sort, nowMs));
   const page = rows.slice(Math.min(options.offset, rows.length), Math.min(options.offset + options.limit, rows.length));
-  for (const row of page) connz.connections.push(connInfo(row, options.subscriptions, nowMs));
+  for (const row of page) connz.connections.push(connInfo(row, options, nowMs));
   connz.num_connections = connz.connections.length;
   return connz;
 }
@@ -231,29 +242,33 @@ export function buildConnz(context: MonitorContext, options: ConnzOptions, nowMs
 function selectRows(context: MonitorContext, options: ConnzOptions): Row[] {
   const { server } = context;
   const rows: Row[] = [];
-  // No users and no MQTT in canopy: a user or MQTT client-id filter matches nothing (nats-server compares to '').
-  if (options.user !== '' || options.mqttClient !== '') return rows;
+  // No MQTT in canopy: an MQTT client-id filter matches nothing (nats-server compares to '').
+  if (options.mqttClient !== '') return rows;
   const wantsOpen = options.state !== ConnectionState.closed;
   const wantsClosed = options.state !== ConnectionState.open;
+  // nats-server parity: `user` compares the authorized user's name, `acc` the account's.
+  const isSelected = (connection: ClientConnection): boolean =>
+    (options.user === '' || connection.authorizedUser?.name === options.user) && (options.account === '' || connection.account.name === options.account);
   if (options.cid > 0) {
     // canopy: with state=all nats-server only searches closed connections (monitor.go Connz); we search both.
     const open = wantsOpen ? server.connections.get(options.cid) : undefined;
-    if (open !== undefined) rows.push({ connection: open, isClosed: false, stopMs: 0 });
+    if (open !== undefined && isSelected(open)) rows.push({ connection: open, isClosed: false, stopMs: 0 });
     if (wantsClosed && open === undefined) {
       const closed = server.closedConnections.find((connection) => connection.cid === options.cid);
-      if (closed !== undefined) rows.push({ connection: closed, isClosed: true, stopMs: closed.closedMs });
+      if (closed !== undefined && isSelected(closed)) rows.push({ connection: closed, isClosed: true, stopMs: closed.closedMs });
     }
     return rows;
   }
   if (wantsOpen) {
     for (const connection of server.connections.values()) {
+      if (!isSelected(connection)) continue;
       if (options.filterSubject !== '' && !hasOverlappingSubscription(connection, options.filterSubject)) continue;
       rows.push({ connection, isClosed: false, stopMs: 0 });
     }
   }
   if (wantsClosed) {
     for (const connection of server.closedConnections) {
-      rows.push({ connection, isClosed: true, stopMs: connection.closedMs });
+      if (isSelected(connection)) rows.push({ connection, isClosed: true, stopMs: connection.closedMs });
     }
   }
   return rows;
@@ -315,7 +330,7 @@ function pendingBytes(row: Row): number {
   return row.isClosed ? 0 : row.connection.pendingBytes();
 }
 
-function connInfo(row: Row, listing: SubscriptionsListing, nowMs: number): ConnInfo {
+function connInfo(row: Row, options: ConnzOptions, nowMs: number): ConnInfo {
   const connection = row.connection;
   // nats-server parity: saveClosedClient freezes uptime and idle at the close time.
   const endMs = row.isClosed ? row.stopMs : nowMs;
@@ -354,19 +369,15 @@ function connInfo(row: Row, listing: SubscriptionsListing, nowMs: number): ConnI
         ...rest,
       },
       connection,
-      listing,
+      options,
       true,
     );
   }
-  return finishConnInfo(info, connection, listing, false);
+  return finishConnInfo(info, connection, options, false);
 }
 
-function finishConnInfo(
-  info: ConnInfo,
-  connection: ClientConnection,
-  listing: SubscriptionsListing,
-  isClosed: boolean,
-): ConnInfo {
+function finishConnInfo(info: ConnInfo, connection: ClientConnection, options: ConnzOptions, isClosed: boolean): ConnInfo {
+  const listing = options.subscriptions;
   if (connection.name !== '') info.name = connection.name;
   if (connection.lang !== '') info.lang = connection.lang;
   if (connection.version !== '') info.version = connection.version;
@@ -375,22 +386,27 @@ function finishConnInfo(
     info.tls_version = connection.tlsPeer.version.replace(/^TLSv/, '');
     info.tls_cipher_suite = connection.tlsPeer.cipherSuite;
   }
+  if (options.isAuth) {
+    // nats-server parity: monitor.go fills both with auth=1, the account only when it is not the global one.
+    if (connection.authorizedUser !== undefined) info.authorized_user = connection.authorizedUser.name;
+    if (connection.account.name !== GLOBAL_ACCOUNT) info.account = connection.account.name;
+  }
   if (connection.subscriptions.size === 0 || listing === 'none') return info;
   if (listing === 'subjects') {
     info.subscriptions_list = [...connection.subscriptions.values()].map((subscription) => subscription.subject);
   } else {
     // nats-server parity: open connections use newClientSubDetail (no account), closed ones newSubDetail.
     info.subscriptions_list_detail = [...connection.subscriptions.values()].map((subscription) =>
-      subDetail(subscription, { hasAccount: isClosed }),
+      subDetail(subscription, { account: isClosed ? connection.account.name : undefined }),
     );
   }
   return info;
 }
 
 /** nats-server `newSubDetail` / `newClientSubDetail`; optional fields follow Go's `omitempty`. */
-export function subDetail(subscription: Subscription, options: { hasAccount: boolean }): SubDetail {
+export function subDetail(subscription: Subscription, options: { account: string | undefined }): SubDetail {
   return {
-    ...(options.hasAccount ? { account: GLOBAL_ACCOUNT } : {}),
+    ...(options.account !== undefined ? { account: options.account } : {}),
     subject: subscription.subject,
     ...(subscription.queue !== '' ? { qgroup: subscription.queue } : {}),
     sid: subscription.sid,

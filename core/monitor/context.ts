@@ -11,6 +11,7 @@ export const MonitorPath = {
   root: '/',
   varz: '/varz',
   connz: '/connz',
+  accountz: '/accountz',
   subsz: '/subsz',
   /** nats-server serves the same handler here and counts it as `/subsz`. */
   subscriptionsz: '/subscriptionsz',
@@ -25,8 +26,10 @@ export type MonitorPath = (typeof MonitorPath)[keyof typeof MonitorPath];
 
 export type MonitorContext = {
   readonly server: Server;
-  /** The server's JetStream; undefined when JetStream is off (then /jsz reports `disabled`). */
+  /** The server's (global account's) JetStream; undefined when JetStream is off (then /jsz reports `disabled`). */
   readonly jetstream: JetStream | undefined;
+  /** Every account's JetStream by account name (`$G` included), for /jsz totals and account details. */
+  readonly accountJetStreams: ReadonlyMap<string, JetStream>;
   /** Host the monitor listens on (varz `http_host`). */
   readonly httpHost: string;
   /** Port the monitor is bound to (varz `http_port`, or `https_port` when isHttps). */
@@ -45,5 +48,5 @@ export function countRequest(context: MonitorContext, path: string): void {
   context.httpRequestCounts.set(path, (context.httpRequestCounts.get(path) ?? 0) + 1);
 }
 
-/** The one account canopy has: nats-server's global account. */
-export const GLOBAL_ACCOUNT = '$G';
+/** nats-server's global account (core/server/accounts.ts). */
+export { GLOBAL_ACCOUNT } from '../server/accounts.ts';

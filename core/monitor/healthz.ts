@@ -16,8 +16,8 @@
  * only matters in a cluster.
  */
 import type { JetStream } from '../jetstream/jetstream.ts';
-import { countRequest, GLOBAL_ACCOUNT, MonitorPath, type MonitorContext } from './context.ts';
-import { findConsumer } from './jsz.ts';
+import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
+import { accountJetStreams, findConsumer } from './jsz.ts';
 import { decodeBool, queryString } from './query.ts';
 import { jsonResponse, type MonitorResponse } from './response.ts';
 
@@ -116,7 +116,7 @@ export function checkHealth(context: MonitorContext, options: HealthzOptions): V
   // so this is a monitor started without the JetStream its server was configured with.)
   if (jetstream === undefined) return fail(503, HealthzErrorType.jetstream, JETSTREAM_NOT_ENABLED, UNAVAILABLE);
   if (options.isJsEnabledOnly) return ok();
-  return checkRecovery(jetstream, options);
+  return checkRecovery(accountJetStreams(context), options);
 }
 
 function ok(): Verdict {
@@ -128,17 +128,16 @@ function ok(): Verdict {
  * looks every stream directory up among the loaded streams. canopy's store has
  * no directories; its equivalent is the stream metadata it persisted: every
  * file stream stored must be loaded. Memory streams have nothing on disk, so
- * (as in nats-server) they are not part of the check. The only account is
- * `$G`, "on disk" once it has a stored stream.
+ * (as in nats-server) they are not part of the check. An account (`$G`, or one
+ * with `jetstream: enabled`) is "on disk" once it has a stored stream.
  */
-function checkRecovery(jetstream: JetStream, options: HealthzOptions): Verdict {
+function checkRecovery(entries: readonly [string, JetStream][], options: HealthzOptions): Verdict {
   const errors: HealthzError[] = [];
-  const stored = storedFileStreams(jetstream);
   let isAccountFound = false;
   let isStreamFound = false;
   let isConsumerFound = false;
-  const accountDirs = stored.length > 0 ? [GLOBAL_ACCOUNT] : [];
-  for (const account of accountDirs) {
+  const accountDirs = entries.map(([account, jetstream]) => ({ account, jetstream, stored: storedFileStreams(jetstream) })).filter((dir) => dir.stored.length > 0);
+  for (const { account, jetstream, stored } of accountDirs) {
     if (options.account !== '') {
       if (account !== options.account) continue;
       isAccountFound = true;

@@ -12,13 +12,14 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { JetStream } from '../jetstream/jetstream.ts';
 import type { Server } from '../server/server.ts';
 import type { TlsMaterial } from '../server/tls-material.ts';
 import type { Logger } from '../util/logger.ts';
 import { countRequest, MonitorPath, type MonitorContext } from './context.ts';
+import { handleAccountz } from './accountz.ts';
 import { handleConnz } from './connz.ts';
 import { handleHealthz } from './healthz.ts';
 import { handleJsz } from './jsz.ts';
@@ -36,6 +37,8 @@ export type Monitor = {
   readonly port: number;
   /** Registers what /leafz reports (the leaf's or hub's link layer). */
   setLeafz(provider: LeafzProvider): void;
+  /** HTTPS only: new handshakes use this certificate (a config reload renewed the client port's). */
+  setTls(tls: Pick<TlsMaterial, 'cert' | 'key'>): void;
   /** Stops listening and drops open HTTP connections. */
   close(): Promise<void>;
 };
@@ -53,6 +56,8 @@ export async function startMonitor(options: {
   server: Server;
   /** Read by /jsz, /varz `jetstream`, /healthz and /metrics; absent = JetStream off. */
   jetstream?: JetStream | undefined;
+  /** Every account's JetStream (`$G`'s included), for /jsz; absent = `$G`'s only. */
+  accountJetStreams?: ReadonlyMap<string, JetStream> | undefined;
   host: string;
   port: number;
   log: Logger;
@@ -87,6 +92,7 @@ export async function startMonitor(options: {
   context = {
     server,
     jetstream: options.jetstream,
+    accountJetStreams: options.accountJetStreams ?? new Map(),
     httpHost: host,
     httpPort: port,
     isHttps: tls !== undefined,
@@ -101,6 +107,9 @@ export async function startMonitor(options: {
     port,
     setLeafz: (provider) => {
       leafz.provider = provider;
+    },
+    setTls: (material) => {
+      if (tls !== undefined) (httpServer as HttpsServer).setSecureContext({ cert: material.cert, key: material.key });
     },
     close: () => closeHttpServer(httpServer),
   };
@@ -144,6 +153,7 @@ function createRoutes(metrics: () => Promise<MetricsExporter>): ReadonlyMap<stri
     [MonitorPath.root, handleRoot],
     [MonitorPath.varz, handleVarz],
     [MonitorPath.connz, handleConnz],
+    [MonitorPath.accountz, handleAccountz],
     [MonitorPath.subsz, handleSubsz],
     [MonitorPath.subscriptionsz, handleSubsz],
     [MonitorPath.healthz, handleHealthz],
@@ -225,6 +235,7 @@ function handleRoot(context: MonitorContext): MonitorResponse {
     ['JetStream', MonitorPath.jsz],
     ['Links', MonitorPath.leafz],
     ['Connections', MonitorPath.connz],
+    ['Accounts', MonitorPath.accountz],
     ['Subscriptions', MonitorPath.subsz],
     ['Health Probe', MonitorPath.healthz],
     ['Prometheus Metrics', MonitorPath.metrics],

@@ -6,8 +6,9 @@
  * `JSzOptions`, `JSInfo`, `AccountDetail`, `StreamDetail`, `Jsz`,
  * `accountDetail` and `HandleJsz`; server/jetstream.go `JetStreamConfig`,
  * `JetStreamStats` and `usageStats`. Field names and order are Go's; `omitempty`
- * fields are left out when empty. A single server with one account (`$G`):
- * no `meta_cluster`, no raft groups, every stream led by this server.
+ * fields are left out when empty. A single server: no `meta_cluster`, no raft
+ * groups, every stream led by this server. Totals cover every account's
+ * JetStream (`$G` and the accounts with `jetstream: enabled`); `config` is `$G`'s.
  * Deliberate differences are listed in ./README.md.
  */
 import { statfsSync } from 'node:fs';
@@ -181,8 +182,12 @@ type Usage = {
   messages: number;
 };
 
+function emptyUsage(): Usage {
+  return { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, streams: 0, consumers: 0, messages: 0 };
+}
+
 function measureUsage(jetstream: JetStream): Usage {
-  const usage: Usage = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, streams: 0, consumers: 0, messages: 0 };
+  const usage = emptyUsage();
   for (const stream of jetstream.streams.values()) {
     const state = stream.store.state();
     const reserved = stream.config.max_bytes > 0 ? stream.config.max_bytes : 0;
@@ -200,24 +205,44 @@ function measureUsage(jetstream: JetStream): Usage {
   return usage;
 }
 
+/** Every account's JetStream, sorted by account name (nats-server sorts its account list). */
+export function accountJetStreams(context: MonitorContext): [string, JetStream][] {
+  const entries = [...context.accountJetStreams];
+  if (entries.length === 0 && context.jetstream !== undefined) entries.push([GLOBAL_ACCOUNT, context.jetstream]);
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
  * `JetStreamStats` of the server (/jsz top level and /varz `jetstream.stats`):
  * reserved sizes are the sum of the streams' `max_bytes` (nats-server
- * reserveStreamResources), one JetStream account (`$G`), no raft nodes.
+ * reserveStreamResources), summed over the JetStream accounts; no raft nodes.
  */
-export function jetStreamStatsJson(jetstream: JetStream): JetStreamStatsJson {
-  return statsFromUsage(jetstream, measureUsage(jetstream));
+export function jetStreamStatsJson(context: MonitorContext): JetStreamStatsJson {
+  return serverStats(accountJetStreams(context)).stats;
 }
 
-function statsFromUsage(jetstream: JetStream, usage: Usage): JetStreamStatsJson {
+/** The server's stats and usage: every account's, added up. */
+function serverStats(entries: readonly [string, JetStream][]): { stats: JetStreamStatsJson; usage: Usage } {
+  const usage = emptyUsage();
+  const api = { total: 0, errors: 0 };
+  for (const [, jetstream] of entries) {
+    const each = measureUsage(jetstream);
+    for (const key of Object.keys(usage) as (keyof Usage)[]) usage[key] += each[key];
+    api.total += jetstream.apiTotal;
+    api.errors += jetstream.apiErrors;
+  }
+  return { stats: statsFromUsage(usage, api, entries.length), usage };
+}
+
+function statsFromUsage(usage: Usage, api: JetStreamApiStatsJson, accounts: number): JetStreamStatsJson {
   return {
     memory: usage.memory,
     storage: usage.storage,
     reserved_memory: usage.reservedMemory,
     reserved_storage: usage.reservedStorage,
-    accounts: 1,
+    accounts,
     ha_assets: 0,
-    api: { total: jetstream.apiTotal, errors: jetstream.apiErrors },
+    api,
   };
 }
 
@@ -259,14 +284,15 @@ function withConsumers(detail: StreamDetailJson, jetstream: JetStream, stream: S
   return detail;
 }
 
-/** `AccountDetail` of `$G`; streams (sorted by name) only when asked for. */
-function accountDetail(context: MonitorContext, jetstream: JetStream, usage: Usage, options: JszOptions): AccountDetailJson {
+/** `AccountDetail` of one account; streams (sorted by name) only when asked for. */
+function accountDetail(context: MonitorContext, account: string, jetstream: JetStream, options: JszOptions): AccountDetailJson {
+  const usage = measureUsage(jetstream);
   const detail: AccountDetailJson = {
-    name: GLOBAL_ACCOUNT,
-    id: GLOBAL_ACCOUNT,
+    name: account,
+    id: account,
     memory: usage.memory,
     storage: usage.storage,
-    // $G has nats-server's default tier limits (-1, unlimited), written as uint64.
+    // Accounts have nats-server's default tier limits (-1, unlimited), written as uint64.
     reserved_memory: UINT64_MAX,
     reserved_storage: UINT64_MAX,
     accounts: 0,
@@ -287,6 +313,7 @@ function accountDetail(context: MonitorContext, jetstream: JetStream, usage: Usa
  */
 export function buildJsz(context: MonitorContext, options: JszOptions, nowMs: number = Date.now()): JsInfoJson {
   const jetstream = context.jetstream;
+  const entries = accountJetStreams(context);
   // nats-server Jsz: consumers imply streams; streams imply accounts unless one account is named.
   const consumers = options.consumers;
   const streams = options.streams || consumers;
@@ -314,34 +341,34 @@ export function buildJsz(context: MonitorContext, options: JszOptions, nowMs: nu
     };
   }
   // leader-only: a single server is its own meta leader, so it always answers.
-  const usage = measureUsage(jetstream);
+  const { stats, usage } = serverStats(entries);
   const info: JsInfoJson = {
     ...head,
     config: jetStreamConfigJson(jetstream),
     limits: {},
-    ...statsFromUsage(jetstream, usage),
+    ...stats,
     streams: usage.streams,
     consumers: usage.consumers,
     messages: usage.messages,
     bytes: usage.memory + usage.storage,
   };
-  const listed = selectAccounts(effective);
-  if (listed > 0) info.account_details = [accountDetail(context, jetstream, usage, effective)];
+  const listed = selectAccounts(entries, effective);
+  if (listed.length > 0) info.account_details = listed.map(([account, each]) => accountDetail(context, account, each, effective));
   return info;
 }
 
 /**
- * How many of the one account (`$G`) the options select: nats-server's filter
- * logic over its sorted account list (`acc=` match, else `accounts` paged by
- * `offset`/`limit`, else none). With one account, any `offset` past 0 pages
- * beyond it and any `limit` (0 means 1024) keeps it. Negative `offset` or
- * `limit` (nats-server panics slicing with them) select nothing.
+ * The accounts the options select: nats-server's filter logic over its sorted
+ * account list (`acc=` match, else `accounts` paged by `offset`/`limit`, else
+ * none; an `acc` that names no JetStream account falls through to `accounts`).
+ * Negative `offset` or `limit` (nats-server panics slicing with them) select nothing.
  */
-function selectAccounts(options: JszOptions): number {
-  if (options.account === GLOBAL_ACCOUNT) return 1;
-  if (!options.accounts) return 0;
-  if (options.offset < 0 || options.limit < 0) return 0;
-  return options.offset === 0 ? 1 : 0;
+function selectAccounts(entries: readonly [string, JetStream][], options: JszOptions): [string, JetStream][] {
+  const named = entries.filter(([account]) => account === options.account);
+  if (named.length > 0) return named;
+  if (!options.accounts) return [];
+  if (options.offset < 0 || options.limit < 0) return [];
+  return entries.slice(options.offset, options.offset + options.limit);
 }
 
 /** GET /jsz. nats-server parity: HandleJsz counts the request before decoding the parameters. */

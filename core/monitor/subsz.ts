@@ -15,6 +15,7 @@
  */
 import { isValidLiteralSubject, subjectMatchesFilter } from '../subjects/subject.ts';
 import type { Subscription } from '../server/subscription.ts';
+import type { Sublist } from '../subjects/sublist.ts';
 import { countRequest, GLOBAL_ACCOUNT, MonitorPath, type MonitorContext } from './context.ts';
 import { subDetail, type SubDetail } from './connz.ts';
 import { formatGoTime } from './format.ts';
@@ -76,9 +77,9 @@ export function parseSubszQuery(query: URLSearchParams): SubszOptions {
   };
 }
 
-/** The sublist counters under nats-server's JSON names. */
-export function sublistStatsJson(context: MonitorContext): SublistStatsJson {
-  const stats = context.server.sublist.stats();
+/** The sublist counters under nats-server's JSON names (of `$G`'s sublist unless another is given). */
+export function sublistStatsJson(context: MonitorContext, sublist: Sublist<Subscription> = context.server.sublist): SublistStatsJson {
+  const stats = sublist.stats();
   return {
     num_subscriptions: stats.count,
     num_cache: stats.cacheCount,
@@ -97,14 +98,15 @@ export function buildSubsz(
   options: SubszOptions,
   nowMs: number = Date.now(),
 ): SublistStatsJson | Subsz {
-  // canopy has one account, nats-server's global one; another account has no sublist to report.
-  const hasAccount = options.account === '' || options.account === GLOBAL_ACCOUNT;
-  const stats = hasAccount ? sublistStatsJson(context) : emptyStats();
-  if (!options.isListing || !hasAccount) return stats;
-  const matching = listSubscriptions(context, options.test);
+  // canopy: each account has its own sublist; without `acc` the global account's is reported.
+  const account = context.server.accounts.get(options.account === '' ? GLOBAL_ACCOUNT : options.account);
+  if (account === undefined) return emptyStats();
+  const stats = sublistStatsJson(context, account.sublist);
+  if (!options.isListing) return stats;
+  const matching = listSubscriptions(account.sublist, options.test);
   const start = Math.min(options.offset, matching.length);
   const end = Math.min(options.offset + options.limit, matching.length);
-  const page = matching.slice(start, end).map((subscription) => subDetail(subscription, { hasAccount: true }));
+  const page = matching.slice(start, end).map((subscription) => subDetail(subscription, { account: account.name }));
   if (page.length === 0) return stats;
   return {
     server_id: context.server.serverId,
@@ -122,8 +124,8 @@ export function buildSubsz(
  * them when `test` is ''), ordered by cid, then sid, so pages are stable
  * (nats-server walks its trie and gives no order).
  */
-function listSubscriptions(context: MonitorContext, test: string): Subscription[] {
-  const all = context.server.sublist.all();
+function listSubscriptions(sublist: Sublist<Subscription>, test: string): Subscription[] {
+  const all = sublist.all();
   const matching = test === '' ? all : all.filter((subscription) => subjectMatchesFilter(test, subscription.subject));
   return matching.sort((a, b) => a.connection.cid - b.connection.cid || compareSids(a.sid, b.sid));
 }

@@ -137,7 +137,7 @@ export function buildVarz(context: MonitorContext, nowMs: number = Date.now()): 
     jetstream:
       context.jetstream === undefined
         ? {}
-        : { config: jetStreamConfigJson(context.jetstream), stats: jetStreamStatsJson(context.jetstream), limits: {} },
+        : { config: jetStreamConfigJson(context.jetstream), stats: jetStreamStatsJson(context), limits: {} },
     ...(options.tls === undefined ? {} : { tls_required: true }),
     ...(options.tls?.isClientCertRequired === true ? { tls_verify: true } : {}),
     tls_timeout: (options.tls?.handshakeTimeoutMs ?? TLS_HANDSHAKE_MS_DEFAULT) / 1000,

@@ -8,6 +8,10 @@ export const ProtocolErrorText = {
   maxPayloadViolation: 'Maximum Payload Violation',
   authorizationViolation: 'Authorization Violation',
   authenticationTimeout: 'Authentication Timeout',
+  /** Operator mode: the user JWT expired while connected (the connection closes). */
+  userAuthenticationExpired: 'User Authentication Expired',
+  /** Operator mode: the account JWT expired while connected (the connection closes). */
+  accountAuthenticationExpired: 'Account Authentication Expired',
   staleConnection: 'Stale Connection',
   maxConnectionsExceeded: 'maximum connections exceeded',
   invalidClientProtocol: 'invalid client protocol',

@@ -7,11 +7,17 @@ import type { OpHandler } from '../protocol/op-handler.ts';
 import { Parser } from '../protocol/parser.ts';
 import { ProtocolError, ProtocolErrorCode, ProtocolErrorText } from '../protocol/errors.ts';
 import { isValidLiteralSubject, isValidPublishSubject, isValidSubject } from '../subjects/subject.ts';
-import type { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
-import { newNonce, type Authenticator, type AuthorizedUser } from './auth.ts';
+import type { Account, AccountRegistry } from './accounts.ts';
+import { newNonce, type AuthContext, type AuthExpiry, type Authenticator, type AuthorizedUser } from './auth.ts';
 import { Outbound, type OutboundTransport } from './outbound.ts';
-import { ConnectionPermissions, isUnrestricted, publishViolationText, subscriptionViolationText } from './permissions.ts';
+import {
+  ConnectionPermissions,
+  isUnrestricted,
+  publishViolationText,
+  reloadSubscriptionViolationText,
+  subscriptionViolationText,
+} from './permissions.ts';
 import type { ClientTlsPeer } from './listener-tls.ts';
 import type { ServerOptions } from './options.ts';
 import { routeMessage } from './router.ts';
@@ -19,6 +25,15 @@ import { ClosedReason, type ServerStats } from './stats.ts';
 import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 export type ConnectionKind = 'tcp' | 'websocket';
+
+/** The CONNECT fields authentication reads (kept for re-checks after a reload). */
+const CREDENTIAL_FIELDS = ['user', 'pass', 'auth_token', 'nkey', 'sig', 'jwt'] as const;
+
+function credentialFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const credentials: Record<string, unknown> = {};
+  for (const name of CREDENTIAL_FIELDS) if (fields[name] !== undefined) credentials[name] = fields[name];
+  return credentials;
+}
 
 /** A byte transport under a connection. */
 export interface ClientTransport extends OutboundTransport {
@@ -31,7 +46,8 @@ export interface ClientTransport extends OutboundTransport {
 /** What a connection needs from its server. */
 export interface ConnectionHost {
   readonly options: ServerOptions;
-  readonly sublist: Sublist<Subscription>;
+  /** The accounts; a connection starts in `$G` and moves to its user's account at CONNECT. */
+  readonly accounts: AccountRegistry;
   readonly stats: ServerStats;
   /** Set when client authentication is configured. */
   readonly authenticator: Authenticator | undefined;
@@ -45,6 +61,8 @@ const PING = Buffer.from('PING\r\n', 'latin1');
 const OK = Buffer.from('+OK\r\n', 'latin1');
 /** Delay of the first server PING after CONNECT (nats-server: about 2 s), which measures the RTT. */
 export const FIRST_PING_MS = 2000;
+/** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); a later JWT expiry is reached in such steps. */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 
 export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly cid: number;
@@ -52,16 +70,10 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly startMs: number;
-  readonly log: Logger;
   /**
    * The TLS handshake's outcome on a TLS listener; undefined on plain ones. With `tls.verify`
-   * it carries the verified client certificate's subject: the input of certificate → user
-   * mapping.
-   * TODO(auth): issue 6 maps `tlsPeer.certSubject`/`certCn` to a user (nats-server
-   * `verify_and_map`): #authenticate would pass `tlsPeer` to Authenticator.authenticate, which
-   * would look the subject up among the users (an AuthorizedUser of kind 'cert'). Today a
-   * verified certificate only admits the client to the TLS port; configured auth still asks
-   * for a token, password or nkey.
+   * it carries the verified client certificate's names, which `verify_and_map` maps to a user
+   * (Authenticator.authenticate).
    */
   readonly tlsPeer: ClientTlsPeer | undefined;
   lastActivityMs: number;
@@ -71,6 +83,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   authorizedUser: AuthorizedUser | undefined;
   /** The authorized user's permissions with this connection's caches; undefined when unrestricted (no cost on the hot path). */
   permissions: ConnectionPermissions | undefined;
+  /** The account whose subjects this connection sees: `$G` until CONNECT authenticates a user of another. */
+  account: Account;
   // CONNECT options (nats-server defaults when a field is absent: verbose, pedantic, echo true).
   isConnectReceived = false;
   isVerbose = false;
@@ -93,6 +107,9 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   /** Round trip of the last server PING, fractional milliseconds (0 until measured). */
   rttMs = 0;
 
+  /** The server's logger; this connection's child of it is made on first use (#log). */
+  readonly #parentLog: Logger;
+  #log: Logger | undefined;
   readonly #host: ConnectionHost;
   readonly #transport: ClientTransport;
   readonly #parser: Parser;
@@ -101,6 +118,13 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authTimer: NodeJS.Timeout | undefined;
   #writeDeadlineTimer: NodeJS.Timeout | undefined;
   #firstPingTimer: NodeJS.Timeout | undefined;
+  /**
+   * CONNECT's credential fields, kept (as nats-server keeps `c.opts`) so that a config reload
+   * can check them against the new users (reauthorize).
+   */
+  #credentials: Record<string, unknown>;
+  /** Closes the connection when its JWT expires (operator mode). */
+  #expiryTimer: NodeJS.Timeout | undefined;
   #pingsOutstanding = 0;
   #pingSentMs = 0;
 
@@ -111,6 +135,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     remotePort: number;
     host: ConnectionHost;
     transport: ClientTransport;
+    /** The server's logger: the connection's own child of it binds cid, kind and remote. */
     log: Logger;
     tlsPeer?: ClientTlsPeer | undefined;
     nonce?: string | undefined;
@@ -122,12 +147,14 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.startMs = Date.now();
     this.tlsPeer = options.tlsPeer;
     this.lastActivityMs = this.startMs;
-    this.log = options.log;
+    this.#parentLog = options.log;
+    this.#log = undefined;
     this.closedReason = undefined;
     // A TLS listener sent INFO before the connection existed: its nonce comes with it.
     this.nonce = options.nonce ?? (options.host.authenticator?.isNonceRequired === true ? newNonce() : undefined);
     this.authorizedUser = undefined;
     this.permissions = undefined;
+    this.account = options.host.accounts.global;
     this.#host = options.host;
     this.#transport = options.transport;
     const serverOptions = options.host.options;
@@ -150,6 +177,8 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
+    this.#credentials = {};
+    this.#expiryTimer = undefined;
   }
 
   /** Sends INFO (unless the TLS listener sent it before its handshake) and starts the CONNECT and ping timers. */
@@ -160,6 +189,20 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.#authTimer.unref();
     this.#pingTimer = setInterval(() => this.#onPingTimer(), pingIntervalMs);
     this.#pingTimer.unref();
+  }
+
+  /**
+   * This connection's logger (`cid`, `kind`, `remote` bound), made on first use: a pino child
+   * costs more than the rest of a connection's setup, and most connections never log.
+   */
+  get log(): Logger {
+    this.#log ??= this.#parentLog.child({ cid: this.cid, kind: this.kind, remote: `${this.remoteAddress}:${this.remotePort}` });
+    return this.#log;
+  }
+
+  /** A debug line, with no child logger made when debug is off. */
+  #debug(fields: object, msg: string): void {
+    if (this.#parentLog.isLevelEnabled('debug')) this.log.debug(fields, msg);
   }
 
   get isClosed(): boolean {
@@ -205,7 +248,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   }
 
   #onProtocolError(err: ProtocolError): void {
-    this.log.debug({ code: err.code, state: err.state, offset: err.offset, snippet: err.snippet }, 'protocol error');
+    this.#debug({ code: err.code, state: err.state, offset: err.offset, snippet: err.snippet }, 'protocol error');
     if (err.errText !== undefined) this.sendErr(err.errText);
     const reason =
       err.code === ProtocolErrorCode.payloadTooLarge
@@ -232,18 +275,31 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.close(ClosedReason.authenticationTimeout);
   }
 
+  /**
+   * nats-server parity: client.go processPingTimer. A PING each interval unless the client was
+   * active within it; past `ping_max` unanswered PINGs the connection is stale and closed.
+   * canopy: bytes of an operation that never completes (a PUB whose payload does not arrive,
+   * or arrives a byte at a time; half a control line) are not activity, and the PONG such a
+   * client sends is read as payload: so it is closed within (ping_max + 1) × ping_interval of
+   * the last complete operation, where nats-server could wait forever for a trickle.
+   */
   #onPingTimer(): void {
     if (this.isClosed) return;
     const now = Date.now();
-    // nats-server parity: client.go processPingTimer skips the PING when the client was active within the interval.
-    if (now - this.lastActivityMs < this.#host.options.pingIntervalMs && this.#pingsOutstanding === 0) return;
+    const isMidOperation = !this.#parser.isBetweenOperations;
+    if (now - this.lastActivityMs < this.#host.options.pingIntervalMs && this.#pingsOutstanding === 0 && !isMidOperation) return;
     if (this.#pingsOutstanding + 1 > this.#host.options.pingsOutstandingMax) {
       this.#host.stats.staleConnections++;
+      if (isMidOperation) {
+        this.log.warn(
+          { state: this.#parser.stateName, buffered_bytes: this.#parser.bufferedBytes, pings_outstanding: this.#pingsOutstanding },
+          'stale connection: an operation (a PUB payload or a control line) never completed',
+        );
+      }
       this.sendErr(ProtocolErrorText.staleConnection);
       this.close(ClosedReason.staleConnection);
       return;
     }
-    this.#pingsOutstanding++;
     this.#sendPing();
   }
 
@@ -335,7 +391,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       clearTimeout(this.#authTimer);
       this.#authTimer = undefined;
     }
-    this.log.debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
+    this.#debug({ name: this.name, lang: this.lang, version: this.version }, 'client connected');
     this.#ok();
   }
 
@@ -343,24 +399,129 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   #authenticate(fields: Record<string, unknown>): boolean {
     const authenticator = this.#host.authenticator;
     if (authenticator === undefined) return true;
-    const result = authenticator.authenticate(fields, this.nonce);
+    this.#credentials = credentialFields(fields);
+    const result = authenticator.authenticate(this.#credentials, this.#authContext());
     if (result.isAuthorized) {
-      this.authorizedUser = result.user;
-      const permissions = result.user.permissions;
-      this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+      this.#setAuthorizedUser(result.user);
+      // Operator mode registers a JWT user's account on first use, with JetStream (as nats-server enables it per account JWT).
+      this.#joinAccount(this.#accountOf(result.user));
       return true;
     }
+    this.#authViolation(result);
+    return false;
+  }
+
+  /** The account `user` belongs to (accounts.ts); the global one when it names none. */
+  #accountOf(user: AuthorizedUser): Account {
+    return this.#host.accounts.resolve(user.account, { isJetStreamEnabled: user.kind === 'jwt' });
+  }
+
+  /** What authentication reads besides CONNECT: the INFO nonce, the TLS handshake, and (JWT `src`, connection types) the client. */
+  #authContext(): AuthContext {
+    const client = { remoteAddress: this.remoteAddress, connectionType: this.kind === 'websocket' ? 'WEBSOCKET' : 'STANDARD' } as const;
+    return { nonce: this.nonce, tlsPeer: this.tlsPeer, client };
+  }
+
+  /** Takes `user`'s permissions and (a JWT user) arms its expiry; a new CONNECT or a reload replaces both. */
+  #setAuthorizedUser(user: AuthorizedUser | undefined): void {
+    this.authorizedUser = user;
+    const permissions = user?.permissions;
+    this.permissions = permissions === undefined || isUnrestricted(permissions) ? undefined : new ConnectionPermissions(permissions);
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (user?.expiry !== undefined) this.#armExpiry(user.expiry);
+  }
+
+  #authViolation(result: { reason: string; user: string | undefined }): void {
     this.#host.stats.authorizationViolations++;
     this.log.warn({ user: result.user, reason: result.reason }, 'authorization violation');
     // nats-server parity: client.go authViolation sends the -ERR, then closes (Authentication Failure).
     this.sendErr(ProtocolErrorText.authorizationViolation);
     this.close(ClosedReason.authenticationViolation);
+  }
+
+  /**
+   * After a config reload (nats-server reload.go reloadAuthorization): checks the CONNECT this
+   * connection sent against the new users. No longer valid: `-ERR 'Authorization Violation'`
+   * and closed. Still valid: it takes the user's new permissions, and each subscription they
+   * no longer allow is removed with `Permissions Violation for Subscription to "<subject>"
+   * (sid "<sid>")` (client.go processSubsOnConfigReload). False when it was closed.
+   */
+  reauthorize(authenticator: Authenticator | undefined): boolean {
+    if (this.isClosed || !this.isConnectReceived) return !this.isClosed;
+    if (authenticator === undefined) {
+      this.#setAuthorizedUser(undefined);
+      return true;
+    }
+    const result = authenticator.authenticate(this.#credentials, this.#authContext());
+    if (!result.isAuthorized) {
+      this.#authViolation(result);
+      return false;
+    }
+    if (this.#accountOf(result.user) !== this.account) {
+      // nats-server parity: reload.go closes a client whose user moved to another account (Client Closed, no -ERR).
+      this.log.info({ user: result.user.name, account: this.account.name }, 'client closed: its user moved to another account');
+      this.close(ClosedReason.clientClosed);
+      return false;
+    }
+    this.#setAuthorizedUser(result.user);
+    const permissions = this.permissions;
+    if (permissions === undefined) return true;
+    for (const subscription of [...this.subscriptions.values()]) {
+      if (permissions.canSubscribe(subscription.subject, subscription.queue)) continue;
+      this.removeSubscription(subscription);
+      this.sendErr(reloadSubscriptionViolationText(subscription.subject, subscription.sid));
+      this.log.info({ subject: subscription.subject, sid: subscription.sid, user: result.user.name }, 'subscription removed: no longer permitted');
+    }
+    this.flush();
+    return true;
+  }
+
+  /** Moves the connection (and any subscriptions, after a second CONNECT) into `account`. */
+  #joinAccount(account: Account): void {
+    if (account === this.account) return;
+    for (const subscription of this.subscriptions.values()) {
+      this.account.sublist.remove(subscription);
+      account.sublist.insert(subscription);
+    }
+    this.account = account;
+  }
+
+  /**
+   * nats-server parity: parser.go, with auth configured anything before CONNECT is an
+   * Authorization Violation, unless `no_auth_user` is set (then the client is that user).
+   * True when the operation may go on.
+   */
+  #isAuthorizedBeforeConnect(): boolean {
+    const authenticator = this.#host.authenticator;
+    if (authenticator === undefined || this.authorizedUser !== undefined) return true;
+    if (authenticator.options.noAuthUser !== undefined) return this.#authenticate({});
+    this.#host.stats.authorizationViolations++;
+    this.log.warn({ user: undefined, reason: 'an operation before CONNECT' }, 'authorization violation');
+    this.sendErr(ProtocolErrorText.authorizationViolation);
+    this.close(ClosedReason.authenticationViolation);
     return false;
+  }
+
+  /** nats-server parity: client.go authExpired sends the -ERR and closes (Authentication Expired) when the JWT's exp passes. */
+  #armExpiry(expiry: AuthExpiry): void {
+    const delayMs = Math.min(Math.max(expiry.atMs - Date.now(), 0), TIMER_DELAY_MS_MAX);
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      if (Date.now() < expiry.atMs) {
+        this.#armExpiry(expiry);
+        return;
+      }
+      this.#debug({ user: this.authorizedUser?.name }, 'authorization expired');
+      this.sendErr(expiry.errText);
+      this.close(ClosedReason.authenticationExpired);
+    }, delayMs);
+    this.#expiryTimer.unref();
   }
 
   onPub(subject: string, reply: string, headerBytes: number, data: Buffer): void {
     // The rest of a chunk can still be parsed after an op closed the connection: ignore it.
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     this.inMsgs++;
     this.inBytes += data.length;
     const stats = this.#host.stats;
@@ -372,16 +533,16 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     if (this.permissions !== undefined && !this.permissions.canPublish(subject)) {
       // nats-server parity: client.go processInboundClientMsg, the message is dropped, the connection stays open, no +OK.
-      this.log.debug({ subject }, 'publish permissions violation');
+      this.#debug({ subject }, 'publish permissions violation');
       this.sendErr(publishViolationText(subject));
       return;
     }
-    routeMessage(this.#host.sublist, this, subject, reply, headerBytes, data);
+    routeMessage(this.account.sublist, this, subject, reply, headerBytes, data);
     this.#ok();
   }
 
   onSub(subject: string, queue: string, sid: string): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     // nats-server parity: client.go processSub validates the subject only; any queue name is accepted.
     if (!isValidSubject(subject)) {
       this.sendErr(ProtocolErrorText.invalidSubject);
@@ -389,7 +550,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     }
     if (this.permissions !== undefined && !this.permissions.canSubscribe(subject, queue)) {
       // nats-server parity: client.go processSub, no subscription is made and the connection stays open.
-      this.log.debug({ subject, queue }, 'subscription permissions violation');
+      this.#debug({ subject, queue }, 'subscription permissions violation');
       this.sendErr(subscriptionViolationText(subject, queue));
       return;
     }
@@ -402,13 +563,13 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     if (!this.subscriptions.has(sid)) {
       const subscription = new Subscription({ subject, queue, sid, connection: this });
       this.subscriptions.set(sid, subscription);
-      this.#host.sublist.insert(subscription);
+      this.account.sublist.insert(subscription);
     }
     this.#ok();
   }
 
   onUnsub(sid: string, maxMsgs: number): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.#isAuthorizedBeforeConnect()) return;
     const subscription = this.subscriptions.get(sid);
     if (subscription !== undefined) {
       if (maxMsgs > 0 && subscription.deliveredMsgs < maxMsgs) subscription.maxMsgs = maxMsgs;
@@ -432,7 +593,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
   removeSubscription(subscription: Subscription): void {
     if (this.subscriptions.get(subscription.sid) !== subscription) return;
     this.subscriptions.delete(subscription.sid);
-    this.#host.sublist.remove(subscription);
+    this.account.sublist.remove(subscription);
   }
 
   /** Flushes what is queued now (used before a graceful close). */
@@ -450,17 +611,18 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
     this.closedReason = reason;
     this.closedMs = Date.now();
     this.#outbound.close();
-    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer]) {
+    for (const timer of [this.#pingTimer, this.#authTimer, this.#writeDeadlineTimer, this.#firstPingTimer, this.#expiryTimer]) {
       if (timer !== undefined) clearTimeout(timer);
     }
     this.#pingTimer = undefined;
     this.#authTimer = undefined;
     this.#writeDeadlineTimer = undefined;
     this.#firstPingTimer = undefined;
-    for (const subscription of this.subscriptions.values()) this.#host.sublist.remove(subscription);
+    this.#expiryTimer = undefined;
+    for (const subscription of this.subscriptions.values()) this.account.sublist.remove(subscription);
     if (options.isAbort) this.#transport.destroy();
     else this.#transport.end();
-    this.log.debug({ reason }, 'client closed');
+    this.#debug({ reason }, 'client closed');
     this.#host.onConnectionClosed(this);
   }
 }

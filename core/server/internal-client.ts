@@ -12,9 +12,11 @@ import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 /**
  * Receives one message. `data` (headers, then payload) is valid only during the
- * call: copy what you keep. `headerBytes` is 0 when there are no headers.
+ * call: copy what you keep. `headerBytes` is 0 when there are no headers. Returning
+ * false says nobody received it (an account import's forwarder that reached nobody), so
+ * the router counts no delivery and a requester may get its no-responders status.
  */
-export type InternalHandler = (subject: string, reply: string, headerBytes: number, data: Buffer) => void;
+export type InternalHandler = (subject: string, reply: string, headerBytes: number, data: Buffer) => boolean | void;
 
 export class InternalClient implements SubscriptionOwner {
   readonly cid: number;
@@ -67,8 +69,7 @@ export class InternalClient implements SubscriptionOwner {
 
   deliver(sid: string, subject: string, reply: string, headerBytes: number, data: Buffer): boolean {
     const handler = this.#handlers.get(sid);
-    if (handler !== undefined) handler(subject, reply, headerBytes, data);
-    return true;
+    return handler === undefined || handler(subject, reply, headerBytes, data) !== false;
   }
 
   removeSubscription(subscription: Subscription): void {

@@ -5,6 +5,7 @@
  * certificate, as nats-server does). The link's TLS (`leaf_tls`, `hub_tls`) is resolved in
  * link-options.ts; both read and check their files with tls-material.ts.
  */
+import type { CertIdentity } from './cert-identity.ts';
 import { ConfigError } from './config-error.ts';
 import { loadTlsMaterial, type TlsFileSetting, type TlsMaterial } from './tls-material.ts';
 
@@ -20,9 +21,14 @@ export type ListenerTls = TlsMaterial & {
   readonly key: Buffer;
   /**
    * `verify`: the handshake requires a client certificate signed by `ca` (OpenSSL refuses
-   * the rest). The certificate is not yet mapped to a user: see {@link ClientTlsPeer}.
+   * the rest).
    */
   readonly isClientCertRequired: boolean;
+  /**
+   * `verify_and_map` (implies `verify`): the certificate names the user (cert-identity.ts);
+   * the client port only.
+   */
+  readonly isCertMapped: boolean;
   readonly handshakeTimeoutMs: number;
   /**
    * `handshake_first` (nats-server ≥ 2.10.4, nats.js `tls.handshakeFirst`): the client starts
@@ -40,6 +46,8 @@ export type ListenerTlsSettings = {
   readonly key: TlsFileSetting | undefined;
   readonly ca: TlsFileSetting | undefined;
   readonly verify: { readonly label: string; readonly isOn: boolean };
+  /** `verify_and_map` (the client port's `tls` block); turns `verify` on. */
+  readonly isCertMapped: boolean;
   /** The client port's `handshake_first`. */
   readonly isHandshakeFirst: boolean;
   /** Whether TLS was switched on without files (`--tls`). */
@@ -53,7 +61,8 @@ export type ListenerTlsSettings = {
  * client certificates from any public CA). Undefined when nothing is set.
  */
 export function resolveListenerTls(settings: ListenerTlsSettings): ListenerTls | undefined {
-  const { cert, key, ca, verify, block } = settings;
+  const { cert, key, ca, block } = settings;
+  const verify = settings.isCertMapped ? { ...settings.verify, isOn: true } : settings.verify;
   const isOn = settings.isRequested || cert !== undefined || key !== undefined || ca !== undefined || verify.isOn;
   if (!isOn) return undefined;
   if (cert === undefined) throw new ConfigError(`${block}.cert_file`, `TLS on this listener needs a certificate (${block}.cert_file) and its key (${block}.key_file)`);
@@ -65,6 +74,7 @@ export function resolveListenerTls(settings: ListenerTlsSettings): ListenerTls |
     cert: material.cert!,
     key: material.key!,
     isClientCertRequired: verify.isOn,
+    isCertMapped: settings.isCertMapped,
     handshakeTimeoutMs: settings.handshakeTimeoutMs,
     isHandshakeFirst: settings.isHandshakeFirst,
   };
@@ -72,15 +82,16 @@ export function resolveListenerTls(settings: ListenerTlsSettings): ListenerTls |
 
 /**
  * What a client's TLS handshake established, kept on its connection (/connz `tls_version`,
- * `tls_cipher_suite`). With `verify`, the client certificate's subject is here too: the hook
- * for mapping a certificate to a user (nats-server's `verify_and_map`), which the auth work
- * (issue 6 item 2) will read; today a verified certificate only lets the client in.
+ * `tls_cipher_suite`). With `verify`, the client certificate's names are here too: what
+ * `verify_and_map` maps to a user (cert-identity.ts).
  */
 export type ClientTlsPeer = {
   readonly version: string;
   readonly cipherSuite: string;
-  /** Subject of the verified client certificate, RFC 2253-ish `CN=…,O=…`; undefined without one. */
+  /** Subject of the verified client certificate, RFC 2253 (`CN=…,O=…`); undefined without one. */
   readonly certSubject: string | undefined;
   /** Its subject CN when it has exactly one. */
   readonly certCn: string | undefined;
+  /** The verified certificate's names (SANs, subject DN); undefined without one. */
+  readonly certIdentity: CertIdentity | undefined;
 };

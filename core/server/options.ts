@@ -5,8 +5,10 @@
  */
 import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { resolveAccountsConfig, type AccountsConfig } from './account-config.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
 import { ConfigError } from './config-error.ts';
+import { resolveOperatorMode, type OperatorMode } from './operator-mode.ts';
 import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
 import type { TlsFileSetting } from './tls-material.ts';
 import {
@@ -60,8 +62,10 @@ export type ServerOptions = {
   readonly pingsOutstandingMax: number;
   /** Time allowed to send CONNECT: `auth_timeout`, or `authorization.timeout` when set. */
   readonly authTimeoutMs: number;
-  /** Client authentication; undefined = none (any CONNECT is accepted). */
+  /** Client authentication, operator mode (`operator`) included; undefined = none (any CONNECT is accepted). */
   readonly auth: AuthOptions | undefined;
+  /** The `accounts` block (account-config.ts), a plain value a config reload can swap; empty = only `$G`. */
+  readonly accounts: AccountsConfig;
   readonly writeDeadlineMs: number;
   readonly lameDuckDurationMs: number;
   /** JetStream on (streams stored under storeDir). */
@@ -99,6 +103,7 @@ export const SERVER_OPTION_SPECS = {
   tlskey: { kind: 'string', describe: 'client port TLS: PEM private key (config file: tls.key_file)' },
   tlscacert: { kind: 'string', describe: 'client port TLS: PEM CA bundle for client certificates (config file: tls.ca_file)' },
   tlsverify: { kind: 'bool', describe: 'client port TLS: require a client certificate signed by tlscacert (config file: tls.verify)' },
+  tls_verify_and_map: { kind: 'bool', describe: 'client port TLS: verify, and map the client certificate (email/DNS/URI SAN, or subject DN) to a user (config file: tls.verify_and_map)' },
   tls_handshake_first: { kind: 'bool', describe: 'client port TLS: the handshake comes first, INFO after it (nats.js tls.handshakeFirst; config file: tls.handshake_first)' },
   tls_timeout: { kind: 'duration', min: 10, describe: 'TLS handshake timeout, client and WebSocket ports (config file: tls.timeout; default 2s)' },
   websocket_port: { kind: 'optional_port', describe: 'WebSocket client port (0 = off, -1 = a free port)' },
@@ -156,6 +161,7 @@ export const DEFAULT_SERVER_CONFIG = {
   tlskey: '',
   tlscacert: '',
   tlsverify: 'false',
+  tls_verify_and_map: 'false',
   tls_handshake_first: 'false',
   tls_timeout: TLS_HANDSHAKE_MS_DEFAULT / 1000,
   websocket_port: 8080,
@@ -269,7 +275,7 @@ function durationMs(key: string, spec: OptionSpec, value: unknown, allowed: stri
 
 /** Keys of the config file's TLS blocks (nats-server's names) → the flag each one is. */
 const TLS_BLOCK_KEYS = {
-  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
+  tls: { cert_file: 'tlscert', key_file: 'tlskey', ca_file: 'tlscacert', verify: 'tlsverify', verify_and_map: 'tls_verify_and_map', timeout: 'tls_timeout', handshake_first: 'tls_handshake_first' },
   'websocket.tls': { cert_file: 'websocket_tls_cert', key_file: 'websocket_tls_key', ca_file: 'websocket_tls_ca', verify: 'websocket_tls_verify' },
 } as const satisfies Record<string, Record<string, ServerOptionKey>>;
 
@@ -348,7 +354,8 @@ function optionalPort(port: number): number | undefined {
  * Validates raw settings (flag and config-file keys, already merged; unknown keys
  * are errors) and maps them to {@link ServerOptions}. Missing keys take the embedded
  * defaults, or `defaults` where given (`canopy leaf` binds monitoring to 127.0.0.1).
- * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions.
+ * The `authorization` block (an object, nats-server's names) goes to resolveAuthOptions, the
+ * `accounts` block to resolveAccountsConfig (its users to resolveAuthOptions too).
  */
 export function resolveServerOptions(raw: Record<string, unknown>, defaults: Partial<Record<ServerOptionKey, string | number>> = {}): ServerOptions {
   const values = new Map<string, string | number>();
@@ -356,7 +363,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     values.set(key, coerceOption(key as ServerOptionKey, value));
   }
   const { flat: flatAll, labels } = flattenConfigLabelled(raw);
-  const { authorization, ...flat } = flatAll;
+  const { authorization, accounts: accountsBlock, no_auth_user: noAuthUser, operator, operators, system_account, resolver, resolver_preload, ...flat } = flatAll;
   for (const [key, value] of Object.entries(flat)) {
     if (value === undefined) continue;
     if (!Object.hasOwn(SERVER_OPTION_SPECS, key)) {
@@ -366,11 +373,31 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
   }
   const num = (key: ServerOptionKey): number => values.get(key) as number;
   const str = (key: ServerOptionKey): string => values.get(key) as string;
-  const auth = resolveAuthOptions({ authorization, token: str('auth'), user: str('user'), password: str('pass') });
+  const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
+  const accounts = resolveAccountsConfig(accountsBlock);
+  if (noAuthUser !== undefined && typeof noAuthUser !== 'string') throw new ConfigError('no_auth_user', 'must be a user name');
+  if (operator !== undefined && operators !== undefined) throw new ConfigError('operators', 'cannot be given together with "operator"');
+  const operatorMode = resolveOperatorMode({ operator: operator ?? operators, systemAccount: system_account, resolver, resolverPreload: resolver_preload });
+  if (operatorMode !== undefined && accountsBlock !== undefined) {
+    // nats-server parity: opts.go validateTrustedOperators; in operator mode accounts come from account JWTs.
+    throw new ConfigError('accounts', 'operators do not allow Accounts to be configured directly');
+  }
+  const auth = withOperatorMode(
+    resolveAuthOptions({
+      authorization,
+      token: str('auth'),
+      user: str('user'),
+      password: str('pass'),
+      accountUsers: accounts.users,
+      accountDefaultPermissions: accounts.defaultPermissions,
+      noAuthUser: noAuthUser ?? '',
+      certMapLabel: str('tls_verify_and_map') === 'true' ? label('tls_verify_and_map') : undefined,
+    }),
+    operatorMode,
+  );
   if (num('max_payload') > num('max_pending')) {
     throw new ConfigError('max_payload', `must not exceed max_pending (${num('max_pending')} bytes)`);
   }
-  const label = (key: ServerOptionKey): string => labels.get(key) ?? key;
   const file = (key: ServerOptionKey): TlsFileSetting | undefined => (str(key) === '' ? undefined : { label: label(key), path: str(key) });
   const handshakeTimeoutMs = num('tls_timeout');
   const tls = resolveListenerTls({
@@ -379,6 +406,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('tlskey'),
     ca: file('tlscacert'),
     verify: { label: label('tlsverify'), isOn: str('tlsverify') === 'true' },
+    isCertMapped: str('tls_verify_and_map') === 'true',
     isHandshakeFirst: str('tls_handshake_first') === 'true',
     isRequested: str('tls') === 'true',
     handshakeTimeoutMs,
@@ -389,6 +417,7 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     key: file('websocket_tls_key'),
     ca: file('websocket_tls_ca'),
     verify: { label: label('websocket_tls_verify'), isOn: str('websocket_tls_verify') === 'true' },
+    isCertMapped: false,
     isHandshakeFirst: false,
     isRequested: false,
     handshakeTimeoutMs,
@@ -416,11 +445,26 @@ export function resolveServerOptions(raw: Record<string, unknown>, defaults: Par
     pingsOutstandingMax: num('ping_max'),
     authTimeoutMs: auth?.timeoutMs ?? num('auth_timeout'),
     auth,
+    accounts: accounts.accounts,
     writeDeadlineMs: num('write_deadline'),
     lameDuckDurationMs: num('lame_duck_duration'),
     isJetStreamEnabled: str('jetstream') === 'true',
     syncPolicy: values.get('sync') === 'always' ? 'always' : { intervalMs: num('sync') },
   };
+}
+
+/**
+ * Adds operator mode to the `authorization` settings. nats-server parity: opts.go
+ * validateTrustedOperators refuses users next to operators ("operators do not allow
+ * users to be configured directly"); canopy refuses a token too, which would be ignored.
+ */
+function withOperatorMode(auth: AuthOptions | undefined, operatorMode: OperatorMode | undefined): AuthOptions | undefined {
+  if (operatorMode === undefined) return auth;
+  if (auth === undefined) return { token: undefined, permissions: undefined, users: new Map(), nkeyUsers: new Map(), noAuthUser: undefined, timeoutMs: undefined, isCertMapped: false, operatorMode };
+  if (auth.token !== undefined || auth.users.size > 0 || auth.nkeyUsers.size > 0) {
+    throw new ConfigError('operator', 'cannot be combined with users or a token in "authorization" (or --auth, --user): operators do not allow users to be configured directly');
+  }
+  return { ...auth, operatorMode };
 }
 
 /**

@@ -322,3 +322,11 @@ export function subscriptionViolationText(subject: string, queue: string): strin
   const text = `Permissions Violation for Subscription to ${JSON.stringify(subject)}`;
   return queue === '' ? text : `${text} using queue ${JSON.stringify(queue)}`;
 }
+
+/**
+ * A subscription a config reload no longer permits: `Permissions Violation for Subscription to
+ * "<subject>" (sid "<sid>")` (nats-server client.go processSubsOnConfigReload; Go's %q quoting).
+ */
+export function reloadSubscriptionViolationText(subject: string, sid: string): string {
+  return `Permissions Violation for Subscription to ${JSON.stringify(subject)} (sid ${JSON.stringify(sid)})`;
+}

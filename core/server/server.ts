@@ -6,12 +6,15 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolErrorText } from '../protocol/errors.ts';
 import { Sublist } from '../subjects/sublist.ts';
 import type { Logger } from '../util/logger.ts';
 import { newServerId } from '../util/nuid.ts';
+import { RingBuffer } from '../util/ring-buffer.ts';
+import { AccountRegistry, type Account } from './accounts.ts';
 import { Authenticator, newNonce } from './auth.ts';
 import { ClientConnection, type ConnectionHost, type ConnectionKind } from './connection.ts';
 import { WEBSOCKET_FRAME_BYTES_MIN, type ServerOptions } from './options.ts';
@@ -21,6 +24,8 @@ import type { Subscription } from './subscription.ts';
 import { TcpTransport, WebSocketTransport } from './transports.ts';
 import type { ClientTlsPeer, ListenerTls } from './listener-tls.ts';
 import { tlsFailureReason, type TlsFailureHints } from './tls-material.ts';
+import { certIdentityOf } from './cert-identity.ts';
+import { diffServerOptions, type OptionsDiff } from './reload.ts';
 
 /**
  * The nats-server version canopy advertises in INFO. nats.js gates features on it
@@ -52,23 +57,30 @@ type PendingHandshake = {
   hasFailed: boolean;
 };
 
+/** What Server.reload did: applied or refused, the options it changed or refused, the connections it closed. */
+export type ReloadOutcome = OptionsDiff & { readonly isApplied: boolean; readonly closedConnections: number };
+
 export type ListenAddresses = {
   readonly port: number;
   readonly websocketPort: number | undefined;
 };
 
 export class Server implements ConnectionHost {
-  readonly options: ServerOptions;
   readonly serverId: string;
   readonly serverName: string;
+  /** Every account by name (accounts.ts); `accounts.global` is `$G`. */
+  readonly accounts: AccountRegistry;
+  /** The global account's sublist (`$G`: every client when no accounts are configured). */
   readonly sublist: Sublist<Subscription>;
   readonly stats: ServerStats;
-  readonly authenticator: Authenticator | undefined;
   readonly connections: Map<number, ClientConnection>;
-  /** Most recent last; bounded by CLOSED_CONNECTIONS_MAX. */
-  readonly closedConnections: ClientConnection[];
+  /** Recently closed connections (/connz state=closed), the oldest dropped past CLOSED_CONNECTIONS_MAX. */
+  readonly #closedConnections: RingBuffer<ClientConnection>;
   readonly startMs: number;
   readonly log: Logger;
+  /** Swapped whole by reload(): readers take it afresh each time. */
+  #options: ServerOptions;
+  #authenticator: Authenticator | undefined;
   #nextCid: number;
   #infoPrefix: string;
   #tcpServer: NetServer | undefined;
@@ -81,17 +93,18 @@ export class Server implements ConnectionHost {
   #isShuttingDown: boolean;
 
   constructor(options: { options: ServerOptions; log: Logger }) {
-    this.options = options.options;
+    this.#options = options.options;
     this.serverId = newServerId();
     this.serverName = this.options.serverName === '' ? this.serverId : this.options.serverName;
-    this.sublist = new Sublist<Subscription>();
+    this.#nextCid = 1;
+    this.accounts = new AccountRegistry({ configs: this.options.accounts, newCid: () => this.#nextCid++, log: options.log });
+    this.sublist = this.accounts.global.sublist;
     this.stats = new ServerStats();
-    this.authenticator = this.options.auth === undefined ? undefined : new Authenticator(this.options.auth);
+    this.#authenticator = this.#options.auth === undefined ? undefined : new Authenticator(this.#options.auth);
     this.connections = new Map();
-    this.closedConnections = [];
+    this.#closedConnections = new RingBuffer(CLOSED_CONNECTIONS_MAX);
     this.startMs = Date.now();
     this.log = options.log;
-    this.#nextCid = 1;
     this.#infoPrefix = '';
     this.#tcpServer = undefined;
     this.#websocketHttpServer = undefined;
@@ -100,6 +113,62 @@ export class Server implements ConnectionHost {
     this.#tlsServer = undefined;
     this.#addresses = undefined;
     this.#isShuttingDown = false;
+  }
+
+  /** Recently closed connections, most recent last (a copy: monitoring reads it, rarely). */
+  get closedConnections(): readonly ClientConnection[] {
+    return this.#closedConnections.toArray();
+  }
+
+  get closedConnectionsCount(): number {
+    return this.#closedConnections.size;
+  }
+
+  /** The running configuration (reload() replaces it). */
+  get options(): ServerOptions {
+    return this.#options;
+  }
+
+  /** Set when client authentication is configured (reload() replaces it). */
+  get authenticator(): Authenticator | undefined {
+    return this.#authenticator;
+  }
+
+  /**
+   * Applies a reloaded configuration (reload.ts says what may change). Refused whole, with one
+   * error line naming the options, when any of them needs a restart. Otherwise the new options
+   * replace the old: limits apply at once or to new connections, new TLS handshakes use the new
+   * files (established connections keep theirs), and when the users or TLS changed every
+   * connection is checked again (ClientConnection.reauthorize). One info line says what changed.
+   */
+  reload(next: ServerOptions): ReloadOutcome {
+    const diff = diffServerOptions(this.#options, next);
+    if (diff.refused.length > 0) {
+      this.log.error({ refused: diff.refused, changed: diff.changed }, 'configuration reload refused: these options need a restart; the running configuration is kept');
+      return { isApplied: false, ...diff, closedConnections: 0 };
+    }
+    const previous = this.#options;
+    this.#options = next;
+    if (next.logLevel !== previous.logLevel) this.log.setLevel?.(next.logLevel);
+    const isAuthChanged = !isDeepStrictEqual(previous.auth, next.auth) || !isDeepStrictEqual(previous.tls, next.tls);
+    if (isAuthChanged) this.#authenticator = next.auth === undefined ? undefined : new Authenticator(next.auth, this.#authenticator);
+    // New handshakes use the new files: the client port's runner is made again on first use,
+    // the wss:// listener swaps its context (verify is fixed: reload.ts).
+    if (!isDeepStrictEqual(previous.tls, next.tls)) this.#tlsServer = undefined;
+    if (next.websocketTls !== undefined && !isDeepStrictEqual(previous.websocketTls, next.websocketTls)) {
+      (this.#websocketHttpServer as TlsServer | undefined)?.setSecureContext(tlsServerMaterial(next.websocketTls));
+    }
+    // ws reads its options at each upgrade: new WebSocket clients get the new frame ceiling.
+    if (this.#websocketServer !== undefined) this.#websocketServer.options.maxPayload = websocketFrameBytesMax(next.payloadBytesMax);
+    if (this.#addresses !== undefined) this.#infoPrefix = `INFO ${JSON.stringify(this.infoFields()).slice(0, -1)}`;
+    let closedConnections = 0;
+    if (isAuthChanged) {
+      for (const connection of [...this.connections.values()]) {
+        if (!connection.reauthorize(this.#authenticator)) closedConnections++;
+      }
+    }
+    this.log.info({ changed: diff.changed, closed_connections: closedConnections }, diff.changed.length === 0 ? 'configuration reloaded: nothing changed' : 'configuration reloaded');
+    return { isApplied: true, ...diff, closedConnections };
   }
 
   /** Ports actually bound (useful with port 0). Throws before start(). */
@@ -148,7 +217,7 @@ export class Server implements ConnectionHost {
       const websocketServer = new WebSocketServer({
         server: httpServer,
         perMessageDeflate: false,
-        maxPayload: Math.max(WEBSOCKET_FRAME_BYTES_MIN, this.options.payloadBytesMax * 2),
+        maxPayload: websocketFrameBytesMax(this.options.payloadBytesMax),
       });
       websocketServer.on('connection', (socket, request) =>
         this.#acceptWebSocket(socket, request.socket.remoteAddress ?? '', request.socket.remotePort ?? 0),
@@ -160,8 +229,7 @@ export class Server implements ConnectionHost {
       websocketPort = (httpServer.address() as AddressInfo).port;
     }
     this.#addresses = { port, websocketPort };
-    const fields = JSON.stringify(this.infoFields());
-    this.#infoPrefix = `INFO ${fields.slice(0, -1)}`;
+    this.#infoPrefix = `INFO ${JSON.stringify(this.infoFields()).slice(0, -1)}`;
     this.log.info(
       { host: this.options.host, port, websocket_port: websocketPort, tls: this.options.tls !== undefined, websocket_tls: this.options.websocketTls !== undefined },
       'listening for client connections',
@@ -381,25 +449,22 @@ export class Server implements ConnectionHost {
       remotePort: options.remotePort,
       host: this,
       transport: options.transport,
-      log: this.log.child({ cid, kind: options.kind, remote: `${options.remoteAddress}:${options.remotePort}` }),
+      log: this.log,
     });
     this.connections.set(cid, connection);
     this.stats.totalConnections++;
     return connection;
   }
 
-  /** A client inside the server (JetStream), with its own cid, sharing the sublist and router. */
-  createInternalClient(name: string): InternalClient {
-    return new InternalClient({ cid: this.#nextCid++, name, sublist: this.sublist });
+  /** A client inside the server (JetStream), with its own cid, in `account`'s sublist (default `$G`). */
+  createInternalClient(name: string, account: Account = this.accounts.global): InternalClient {
+    return new InternalClient({ cid: this.#nextCid++, name, sublist: account.sublist });
   }
 
   onConnectionClosed(connection: ClientConnection): void {
     if (this.connections.get(connection.cid) !== connection) return;
     this.connections.delete(connection.cid);
-    this.closedConnections.push(connection);
-    if (this.closedConnections.length > CLOSED_CONNECTIONS_MAX) {
-      this.closedConnections.splice(0, this.closedConnections.length - CLOSED_CONNECTIONS_MAX);
-    }
+    this.#closedConnections.push(connection);
   }
 
   /** Stops accepting, flushes every connection, closes them, and resolves when all are closed. */
@@ -423,6 +488,11 @@ export class Server implements ConnectionHost {
   }
 }
 
+/** The largest WebSocket frame a client may send: a payload and its control line, with room to batch. */
+function websocketFrameBytesMax(payloadBytesMax: number): number {
+  return Math.max(WEBSOCKET_FRAME_BYTES_MIN, payloadBytesMax * 2);
+}
+
 /** A listener's certificate, key and CA as tls.createServer options. */
 function tlsServerMaterial(tls: ListenerTls): { cert: Buffer; key: Buffer; ca?: Buffer } {
   return { cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }) };
@@ -435,19 +505,16 @@ function remoteOf(socket: Socket): string {
 /** What a finished handshake established (the auth hook's input, /connz's tls fields). */
 function tlsPeerOf(socket: TLSSocket): ClientTlsPeer {
   const cipher = socket.getCipher();
-  let certSubject: string | undefined;
-  let certCn: string | undefined;
-  if (socket.authorized) {
-    const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
-    if (subject !== undefined) {
-      certSubject = Object.entries(subject)
-        .map(([field, value]) => `${field}=${Array.isArray(value) ? value.join('+') : value}`)
-        .join(',');
-      const cn = subject['CN'];
-      certCn = typeof cn === 'string' ? cn : undefined;
-    }
-  }
-  return { version: socket.getProtocol() ?? '', cipherSuite: cipher.standardName ?? cipher.name, certSubject, certCn };
+  const cert = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+  const certIdentity = cert === undefined ? undefined : certIdentityOf(cert);
+  const cn = cert === undefined ? undefined : (socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined)?.['CN'];
+  return {
+    version: socket.getProtocol() ?? '',
+    cipherSuite: cipher.standardName ?? cipher.name,
+    certSubject: certIdentity?.subject,
+    certCn: typeof cn === 'string' ? cn : undefined,
+    certIdentity,
+  };
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -23,6 +23,7 @@ export const ClosedReason = {
   clientClosed: 'Client Closed',
   authenticationTimeout: 'Authentication Timeout',
   authenticationViolation: 'Authentication Failure',
+  authenticationExpired: 'Authentication Expired',
   slowConsumerPendingBytes: 'Slow Consumer (Pending Bytes)',
   slowConsumerWriteDeadline: 'Slow Consumer (Write Deadline)',
   staleConnection: 'Stale Connection',

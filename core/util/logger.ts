@@ -13,6 +13,8 @@ export interface Logger {
   isLevelEnabled(level: string): boolean;
   /** Writes out buffered lines (pino's asynchronous destination); optional. */
   flush?(): void;
+  /** Changes the level of this logger and every child (config reload of `log_level`); optional. */
+  setLevel?(level: string): void;
 }
 
 /** A logger that drops everything, for tests and embedded use. */

@@ -27,5 +27,6 @@ export { RaftNode } from './node.ts';
 export { RAFT_INFLIGHT_MSGS_MAX } from './progress.ts';
 export type { ProposalRefusal, ProposeResult } from './raft.ts';
 export type { Ready } from './ready.ts';
+export { maySendBeforePersist } from './ready.ts';
 export type { InitialState, LogStorage } from './storage.ts';
 export { assertAppendable, assertEntriesRange, bootstrapEntries, collectEntries, MemoryLogStorage, snapshotMetadataAt } from './storage.ts';

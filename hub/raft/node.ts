@@ -75,6 +75,11 @@ export class RaftNode {
     return this.#raft.id;
   }
 
+  /** This node's current role (cheaper than status()). */
+  get role(): Role {
+    return this.#raft.role;
+  }
+
   /** Advances logical time by one tick (elections, heartbeats, check-quorum). */
   tick(): void {
     this.#raft.tick();
@@ -88,6 +93,16 @@ export class RaftNode {
   /** Proposes application data; only a leader accepts. The entry is committed once it appears in committedEntries. */
   propose(data: Uint8Array): ProposeResult {
     return this.#raft.propose(data);
+  }
+
+  /**
+   * Proposes several entries at once (etcd's MsgProp with many entries): they get
+   * consecutive indexes from the returned `index`, and each follower receives them in
+   * as few append messages as the byte limit allows, where one propose() per entry
+   * would spend one in-flight slot per entry.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    return this.#raft.proposeBatch(datas);
   }
 
   /** Proposes one membership change (single-server; one at a time). */

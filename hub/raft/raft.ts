@@ -820,6 +820,17 @@ export class Raft {
     return { isAccepted: true, index, term: this.term };
   }
 
+  /** Proposes several entries at once: appended together and sent in one append per follower (not one per entry). */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    assert(datas.length > 0, 'raft: empty proposal batch');
+    const refusal = this.#proposalRefusal();
+    if (refusal !== undefined) return refusal;
+    const first = this.log.lastIndex() + 1;
+    this.#appendEntries(datas.map((data, i): Entry => ({ kind: 'normal', index: first + i, term: this.term, data })));
+    this.#broadcastAppend();
+    return { isAccepted: true, index: first, term: this.term };
+  }
+
   proposeConfChange(change: ConfChange): ProposeResult {
     const refusal = this.#proposalRefusal();
     if (refusal !== undefined) return refusal;

@@ -15,7 +15,7 @@
  * until `advance()`. The node keeps accepting ticks, messages and proposals
  * meanwhile; their effects appear in the next Ready.
  */
-import type { Entry, HardState, Message, ReadState, Snapshot, SoftState } from './messages.ts';
+import type { Entry, HardState, Message, ReadState, Role, Snapshot, SoftState } from './messages.ts';
 
 export type Ready = {
   /** Changed volatile state (role, leader), for the host's information. */
@@ -35,3 +35,19 @@ export type Ready = {
   /** Whether the write must be fsynced before sending: false only when nothing but the commit index changed. */
   readonly mustSync: boolean;
 };
+
+/**
+ * The one exception to "send after the write is durable" (thesis §10.2.1): a leader may send
+ * its appends and heartbeats while its own write is in flight. They promise nothing about
+ * the leader's disk: the leader counts itself toward a commit only once `advance()` reports
+ * its entries persisted, and its term was durable before it campaigned. So this holds only
+ * when the node leads (`role`), the Ready installs no snapshot, changes neither term nor vote
+ * against `persisted` (the last hard state handed to storage), and holds nothing but
+ * `append` and `heartbeat` messages. The host and the simulator both use this rule.
+ */
+export function maySendBeforePersist(ready: Ready, role: Role, persisted: { readonly term: number; readonly vote: number }): boolean {
+  if (ready.messages.length === 0 || role !== 'leader' || ready.snapshot !== undefined) return false;
+  const hard = ready.hardState;
+  if (hard !== undefined && (hard.term !== persisted.term || hard.vote !== persisted.vote)) return false;
+  return ready.messages.every((message) => message.type === 'append' || message.type === 'heartbeat');
+}

@@ -4,7 +4,7 @@
  * readable line (a CliError), never a stack.
  */
 import { readFileSync } from 'node:fs';
-import { connect, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Argv } from 'yargs';
 import { ConfigError } from '../../core/server/options.ts';
 
@@ -14,6 +14,8 @@ export const CONNECT_TIMEOUT_MS = 5000;
 export const SERVER_URLS_MAX = 64;
 
 const CLIENT_SCHEMES: ReadonlySet<string> = new Set(['nats:', 'tls:']);
+/** A `.creds` file: a user JWT block, then a user seed block (nsc's layout; nats.js reads it the same way). */
+const CREDS_FILE_SHAPE = /-{3,}BEGIN NATS USER JWT-{3,}\s+eyJ[A-Za-z0-9_\-.=]+\s+-{3,}END NATS USER JWT-{3,}[\s\S]*-{3,}BEGIN USER NKEY SEED-{3,}\s+SU[A-Z2-7]+\s+-{3,}END USER NKEY SEED-{3,}/;
 
 /** A runtime failure with a message fit for one stderr line (exit code 1). */
 export class CliError extends Error {
@@ -33,6 +35,7 @@ export function addConnectionFlags<T>(yargs: Argv<T>): Argv<T> {
     .option('password', { type: 'string', describe: 'password' })
     .option('token', { type: 'string', describe: 'authentication token' })
     .option('nkey', { type: 'string', describe: 'file holding a user nkey seed (SU...)' })
+    .option('creds', { type: 'string', describe: 'user credentials file (.creds: user JWT and seed, for servers in operator mode)' })
     .option('tlsca', { type: 'string', describe: 'CA file to verify the server certificate' })
     .option('tlscert', { type: 'string', describe: 'client certificate file (with --tlskey)' })
     .option('tlskey', { type: 'string', describe: 'client private key file (with --tlscert)' }) as Argv<T>;
@@ -48,8 +51,14 @@ export function parseClientSecurity(argv: Record<string, unknown>): ClientSecuri
   const password = readStringFlag(argv, 'password');
   const token = readStringFlag(argv, 'token');
   const nkeyFile = readStringFlag(argv, 'nkey');
+  const credsFile = readStringFlag(argv, 'creds');
   if (password !== undefined && user === undefined) throw new ConfigError('password', 'needs --user');
-  const methods = [user === undefined ? '' : '--user', token === undefined ? '' : '--token', nkeyFile === undefined ? '' : '--nkey'].filter((m) => m !== '');
+  const methods = [
+    user === undefined ? '' : '--user',
+    token === undefined ? '' : '--token',
+    nkeyFile === undefined ? '' : '--nkey',
+    credsFile === undefined ? '' : '--creds',
+  ].filter((m) => m !== '');
   if (methods.length > 1) throw new ConfigError(methods[1]!.slice(2), `give only one of ${methods.join(', ')}`);
   if (user !== undefined) {
     security.user = user;
@@ -64,6 +73,11 @@ export function parseClientSecurity(argv: Record<string, unknown>): ClientSecuri
       throw new ConfigError('nkey', `${JSON.stringify(nkeyFile)} does not hold an nkey seed`);
     }
     security.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (credsFile !== undefined) {
+    const creds = readFlagFile('creds', credsFile);
+    if (!CREDS_FILE_SHAPE.test(creds)) throw new ConfigError('creds', `${JSON.stringify(credsFile)} does not hold a user JWT and seed (a .creds file)`);
+    security.authenticator = credsAuthenticator(new TextEncoder().encode(creds));
   }
   const caFile = readStringFlag(argv, 'tlsca');
   const certFile = readStringFlag(argv, 'tlscert');

@@ -1,6 +1,6 @@
 /**
  * The client commands' credential and TLS flags (`--user`/`--password`, `--token`, `--nkey`,
- * `--tlsca`): `canopy sub` and `canopy pub` as child processes against in-process canopy
+ * `--creds`, `--tlsca`): `canopy sub` and `canopy pub` as child processes against in-process canopy
  * brokers that require them, a wrong password, and an unreadable file.
  */
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { nkeys } from '@nats-io/transport-node';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { skipWithoutOpenssl, TestPki, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { newTrustChain, newUser } from '../helpers/nats-jwt.ts';
 import { CLI_EXIT_TIMEOUT_MS as CLI_TIMEOUT_MS, exitCodeOf, runCanopyUntilTestEnds as canopy } from '../helpers/processes.ts';
 
 const LEAN = { jetstream: false, http_port: 0, websocket_port: 0 };
@@ -65,6 +66,45 @@ describe('users and nkeys', () => {
     const run = canopy(t, ['pub', 'cli.auth.x', 'body', '-s', broker.url, '--nkey', join(pki.dir, 'missing.nk')]);
     assert.equal(await exitCodeOf(run), 2, run.stderr());
     assert.match(run.stderr(), /^canopy: invalid value for "nkey": cannot read .*missing\.nk.* \(ENOENT\)\n$/);
+  });
+});
+
+describe('creds (operator mode)', () => {
+  let broker: TestBroker;
+  let pki: TestPki;
+  const chain = newTrustChain();
+  before(async () => {
+    pki = new TestPki('canopy-cli-creds-');
+    broker = await startTestBroker({ ...LEAN, operator: chain.operatorJwt, resolver: 'MEMORY', resolver_preload: { [chain.account.getPublicKey()]: chain.accountJwt } });
+  });
+  after(async () => {
+    await broker.close();
+    pki.remove();
+  });
+
+  test('sub and pub connect with --creds (a .creds file)', async (t) => {
+    const credsFile = join(pki.dir, 'user.creds');
+    writeFileSync(credsFile, newUser({ signer: chain.account }).creds);
+    await assertPubSub(t, broker.url, 'cli.auth.creds', ['--creds', credsFile]);
+  });
+
+  test('a .creds user of an account the server does not know is refused (exit 1)', async (t) => {
+    const credsFile = join(pki.dir, 'stranger.creds');
+    writeFileSync(credsFile, newUser({ signer: nkeys.createAccount() }).creds);
+    const run = canopy(t, ['pub', 'cli.auth.x', 'body', '-s', broker.url, '--creds', credsFile]);
+    assert.equal(await exitCodeOf(run), 1, run.stderr());
+    assert.match(run.stderr(), /^canopy: cannot connect to .*authorization violation/i);
+  });
+
+  test('a --creds file that is not a .creds file, or --creds with --nkey, is a usage error (exit 2)', async (t) => {
+    const seedOnly = join(pki.dir, 'seed-only.creds');
+    writeFileSync(seedOnly, `${new TextDecoder().decode(nkeys.createUser().getSeed())}\n`);
+    const run = canopy(t, ['pub', 'cli.auth.x', 'body', '-s', broker.url, '--creds', seedOnly]);
+    assert.equal(await exitCodeOf(run), 2, run.stderr());
+    assert.match(run.stderr(), /^canopy: invalid value for "creds": .*seed-only\.creds" does not hold a user JWT and seed \(a \.creds file\)\n$/);
+    const both = canopy(t, ['pub', 'cli.auth.x', 'body', '-s', broker.url, '--creds', seedOnly, '--nkey', seedOnly]);
+    assert.equal(await exitCodeOf(both), 2, both.stderr());
+    assert.match(both.stderr(), /give only one of --nkey, --creds/);
   });
 });
 

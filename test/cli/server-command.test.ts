@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { AuthorizationError, connect, credsAuthenticator } from '@nats-io/transport-node';
 import { eventually } from '../helpers/eventually.ts';
+import { decoratedOperatorJwt, newTrustChain, newUser } from '../helpers/nats-jwt.ts';
 import { freePort, runCanopy } from '../helpers/processes.ts';
 
 test('canopy server starts, serves clients and monitoring, and exits 0 on SIGTERM', async (t) => {
@@ -83,4 +84,31 @@ test('a config file sets options with the same keys as the flags; a flag overrid
   const unknownRun = runCanopy(['server', '-c', unknown]);
   assert.equal(await unknownRun.exited, 2);
   assert.match(unknownRun.stderr(), /"max_payloads": unknown option/);
+});
+
+test('operator mode from a config file, as the README shows: .creds users connect, others are refused; users next to an operator stop it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-operator-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const chain = newTrustChain();
+  const operatorFile = join(dir, 'operator.jwt');
+  writeFileSync(operatorFile, decoratedOperatorJwt(chain.operatorJwt));
+  const operatorMode = { operator: operatorFile, resolver: 'MEMORY', resolver_preload: { [chain.account.getPublicKey()]: chain.accountJwt } };
+  const config = join(dir, 'canopy.json');
+  writeFileSync(config, JSON.stringify({ addr: '127.0.0.1', http_port: 0, websocket: { port: 0 }, jetstream: false, ...operatorMode }));
+  const port = await freePort();
+  const run = runCanopy(['server', '-c', config, '-p', String(port)]);
+  t.after(() => run.child.kill('SIGKILL'));
+  const authenticator = credsAuthenticator(new TextEncoder().encode(newUser({ signer: chain.account }).creds));
+  const nc = await eventually(() => connect({ servers: `127.0.0.1:${port}`, reconnect: false, authenticator }), { timeoutMs: 15_000, intervalMs: 100 });
+  assert.equal(nc.info?.auth_required, true);
+  await nc.close();
+  await assert.rejects(connect({ servers: `127.0.0.1:${port}`, reconnect: false }), AuthorizationError);
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exited, 0);
+
+  const both = join(dir, 'both.json');
+  writeFileSync(both, JSON.stringify({ ...operatorMode, authorization: { users: [{ user: 'a', password: 'b' }] } }));
+  const bothRun = runCanopy(['server', '-c', both]);
+  assert.equal(await bothRun.exited, 2);
+  assert.match(bothRun.stderr(), /^canopy: invalid value for "operator": cannot be combined with users .*operators do not allow users to be configured directly\n$/);
 });

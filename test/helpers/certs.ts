@@ -61,20 +61,25 @@ export class TestPki {
 
   /** A server certificate signed by `ca`: subject CN `name`, SANs such as `IP:127.0.0.1`, `DNS:localhost`. */
   server(ca: CertFiles, name: string, sans: readonly string[] = ['IP:127.0.0.1', 'DNS:localhost']): CertFiles {
-    return this.#signed(ca, name, { cn: name, extensions: [`subjectAltName=${sans.join(',')}`, 'extendedKeyUsage=serverAuth'] });
+    return this.#signed(ca, name, { subject: `/CN=${name}`, extensions: [`subjectAltName=${sans.join(',')}`, 'extendedKeyUsage=serverAuth'] });
   }
 
-  /** A client certificate signed by `ca` whose subject CN is `cn` (the identity a hub reads). */
-  client(ca: CertFiles, name: string, cn: string = name): CertFiles {
-    return this.#signed(ca, name, { cn, extensions: ['extendedKeyUsage=clientAuth'] });
+  /**
+   * A client certificate signed by `ca` whose subject CN is `cn` (the identity a hub reads), or
+   * whose subject is `subject` in openssl's form (`/C=US/O=Acme/CN=app`); `sans` such as
+   * `email:app@example.com`, `DNS:app.example.com` (what verify_and_map reads).
+   */
+  client(ca: CertFiles, name: string, cn: string = name, options: { subject?: string; sans?: readonly string[] } = {}): CertFiles {
+    const sans = options.sans === undefined ? [] : [`subjectAltName=${options.sans.join(',')}`];
+    return this.#signed(ca, name, { subject: options.subject ?? `/CN=${cn}`, extensions: ['extendedKeyUsage=clientAuth', ...sans] });
   }
 
-  #signed(ca: CertFiles, name: string, options: { cn: string; extensions: readonly string[] }): CertFiles {
+  #signed(ca: CertFiles, name: string, options: { subject: string; extensions: readonly string[] }): CertFiles {
     const files = this.#files(name);
     const csr = join(this.dir, `${name}.csr`);
     const extFile = join(this.dir, `${name}.ext`);
     writeFileSync(extFile, ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...options.extensions, ''].join('\n'));
-    openssl(['req', '-new', ...EC_KEY, '-nodes', '-keyout', files.keyFile, '-out', csr, '-subj', `/CN=${options.cn}`]);
+    openssl(['req', '-new', ...EC_KEY, '-nodes', '-keyout', files.keyFile, '-out', csr, '-subj', options.subject, '-multivalue-rdn']);
     openssl([
       'x509', '-req', '-in', csr, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', String(++this.#serial + 1000),
       '-days', String(CERT_VALID_DAYS), '-extfile', extFile, '-out', files.certFile,

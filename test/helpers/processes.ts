@@ -34,8 +34,8 @@ export type CliRun = {
 };
 
 /** Runs `canopy <args>` (scripts/canopy.ts through tsx) as a child process. */
-export function runCanopy(args: readonly string[], options: { input?: string } = {}): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/canopy.ts', ...args], {
+export function runCanopy(args: readonly string[], options: { input?: string; nodeArgs?: readonly string[] } = {}): CliRun {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'scripts/canopy.ts', ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   });

@@ -81,7 +81,7 @@ describe('token authentication', () => {
     assert.equal(nc.info?.nonce, undefined);
     await assertRoundTrip(nc);
     const connection = [...broker.broker.server.connections.values()].find((c) => c.authorizedUser !== undefined);
-    assert.deepEqual(connection?.authorizedUser, { kind: 'token', name: '[REDACTED]', permissions: undefined });
+    assert.deepEqual(connection?.authorizedUser, { kind: 'token', name: '[REDACTED]', permissions: undefined, account: '$G' });
   });
 
   test('a wrong or missing token is refused with an AuthorizationError', async () => {
@@ -103,10 +103,10 @@ describe('token authentication', () => {
     assert.equal(closed?.closedReason, 'Authentication Failure');
   });
 
-  test('a CONNECT with a jwt (credentials) is refused: JWTs are not verified', async () => {
+  test('a CONNECT with a jwt (credentials) is refused: without operator mode JWTs are not accepted', async () => {
     const { answer } = await rawConnect(broker.port, { auth_token: 'tok3n', jwt: 'eyJ0eXAiOiJKV1QifQ.e30.sig' });
     assert.equal(answer, VIOLATION);
-    assert.match(String(warnings(records).at(-1)?.fields['reason']), /JWT/);
+    assert.match(String(warnings(records).at(-1)?.fields['reason']), /operator mode is off/);
   });
 });
 
@@ -224,7 +224,7 @@ describe('nkey users', () => {
     assert.match(String(nc.info?.nonce), /^[A-Za-z0-9_-]{15}$/);
     await assertRoundTrip(nc);
     const connection = [...broker.broker.server.connections.values()].find((c) => c.name === 'nkey-client');
-    assert.deepEqual(connection?.authorizedUser, { kind: 'nkey', name: user.getPublicKey(), permissions: undefined });
+    assert.deepEqual(connection?.authorizedUser, { kind: 'nkey', name: user.getPublicKey(), permissions: undefined, account: '$G' });
   });
 
   test('each connection gets its own nonce', async () => {
@@ -261,7 +261,7 @@ describe('nkey users', () => {
     assert.equal(answer, VIOLATION);
   });
 
-  test('credsAuthenticator (a .creds file: JWT plus seed) is refused even for a configured nkey: JWTs are not verified', async () => {
+  test('credsAuthenticator (a .creds file: JWT plus seed) is refused even for a configured nkey: JWTs need operator mode (jwt-auth.test.ts)', async () => {
     const creds = [
       '-----BEGIN NATS USER JWT-----',
       'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln',
@@ -273,7 +273,7 @@ describe('nkey users', () => {
       '',
     ].join('\n');
     await assert.rejects(open({ authenticator: credsAuthenticator(new TextEncoder().encode(creds)) }), AuthorizationError);
-    assert.equal(warnings(records).at(-1)?.fields['reason'], 'JWT (credentials) authentication is not supported');
+    assert.equal(warnings(records).at(-1)?.fields['reason'], 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)');
   });
 
   test('password users next to nkey users still work', async () => {

@@ -55,7 +55,7 @@ test('canopy hub with --leaf_tls_* and canopy leaf with --hub wss:// and --hub_t
   const hubJsm = await jetstreamManager(hubNc);
   const stored = await eventually(async () => {
     const message = await hubJsm.streams.getMessage('CLI_TLS', { seq: 1 });
-    assert.ok(message !== null);
+    assert.ok(message !== null, 'the message is on the hub');
     return message;
   }, { timeoutMs: 15_000, intervalMs: 100 });
   assert.equal(stored.subject, 'gw-cli.cli.reading');

@@ -9,7 +9,8 @@
  *   add-nodes <count> voters=(…) [learners=(…)] [prevote=…] [checkquorum=…] [election=…] [heartbeat=…] [inflight=…] [msgbytes=…]
  *   campaign <id>            tick <id> [count]        tick-election <id>     tick-heartbeat <id>
  *   process-ready <id>…      deliver-msgs <id>…       drop-msgs <id>…        stabilize [<id>…]
- *   propose <id> <data>      propose-conf-change <id> <add-learner|add-voter|remove> <node>
+ *   propose <id> <data>      propose-batch <id> <data>…
+ *   propose-conf-change <id> <add-learner|add-voter|remove> <node>
  *   transfer-leadership <from> <to>                   read-index <id> <request-id>
  *   partition (…) (…)        heal                     crash <id>             restart <id>
  *   wipe <id> as=<new-id>    snapshot <id>            compact <id> <index>
@@ -139,6 +140,8 @@ export class InteractionEnv {
         return this.#stabilize(args.length === 0 ? [...this.#nodes.keys()] : args.map((arg) => this.#id(arg)));
       case 'propose':
         return this.#printResult(id(), this.#live(id()).propose(textEncoder.encode(args[1] ?? '')));
+      case 'propose-batch':
+        return this.#printResult(id(), this.#live(id()).proposeBatch(args.slice(1).map((text) => textEncoder.encode(text))));
       case 'propose-conf-change':
         return this.#proposeConfChange(id(), args);
       case 'transfer-leadership':

@@ -30,7 +30,7 @@ test('token, single user, users and nkey users resolve with their permissions pa
   assert.equal(resolve({ token: 't' })?.token, 't');
   const single = resolve({ username: 'a', pass: 'b', permissions: { publish: 'x' } });
   const publishX = { publish: { allow: [{ subject: 'x', queue: '' }], deny: undefined }, subscribe: undefined, allowResponses: undefined };
-  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: publishX });
+  assert.deepEqual(single?.users.get('a'), { user: 'a', password: 'b', permissions: publishX, account: '$G' });
   const nkey = nkeys.createUser().getPublicKey();
   const many = resolve({
     default_permissions: { subscribe: ['d'] },
@@ -40,13 +40,13 @@ test('token, single user, users and nkey users resolve with their permissions pa
   assert.deepEqual(many?.users.get('a')?.permissions, subscribeD);
   assert.deepEqual(many?.users.get('c')?.permissions?.publish?.allow, [{ subject: 'c', queue: '' }]);
   assert.equal(many?.users.get('c')?.permissions?.subscribe, undefined, "a user's own permissions replace the defaults");
-  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: subscribeD });
+  assert.deepEqual(many?.nkeyUsers.get(nkey), { nkey, permissions: subscribeD, account: '$G' });
 });
 
 test('flags set or replace the token and the single user', () => {
   assert.equal(resolve(undefined, { token: 'flag' })?.token, 'flag');
   assert.equal(resolve({ token: 'file' }, { token: 'flag' })?.token, 'flag');
-  assert.deepEqual([...(resolve({ user: 'u', password: 'p' }, { password: 'q' })?.users.values() ?? [])], [{ user: 'u', password: 'q', permissions: undefined }]);
+  assert.deepEqual([...(resolve({ user: 'u', password: 'p' }, { password: 'q' })?.users.values() ?? [])], [{ user: 'u', password: 'q', permissions: undefined, account: '$G' }]);
   const options = resolveServerOptions({ user: 'ops', pass: 'pw' });
   assert.equal(options.auth?.users.get('ops')?.password, 'pw');
 });
@@ -109,16 +109,16 @@ test('Authenticator: nkey before user before token, with reasons that hold no se
   const nonce = newNonce();
   assert.match(nonce, /^[A-Za-z0-9_-]{15}$/);
   const sig = Buffer.from(user.sign(new TextEncoder().encode(nonce))).toString('base64url');
-  assert.deepEqual(authenticator.authenticate({ nkey, sig }, nonce), { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: undefined } });
-  assert.equal(authenticator.authenticate({ nkey, sig }, newNonce()).isAuthorized, false);
-  assert.equal(authenticator.authenticate({ nkey, sig: 'not base64!' }, nonce).isAuthorized, false);
-  assert.equal(authenticator.authenticate({ user: 'a', pass: 's3cr3t' }, nonce).isAuthorized, true);
-  const wrong = authenticator.authenticate({ user: 'a', pass: 'guess' }, nonce);
+  assert.deepEqual(authenticator.authenticate({ nkey, sig }, { nonce: nonce, tlsPeer: undefined }), { isAuthorized: true, user: { kind: 'nkey', name: nkey, permissions: undefined, account: '$G' } });
+  assert.equal(authenticator.authenticate({ nkey, sig }, { nonce: newNonce(), tlsPeer: undefined }).isAuthorized, false);
+  assert.equal(authenticator.authenticate({ nkey, sig: 'not base64!' }, { nonce: nonce, tlsPeer: undefined }).isAuthorized, false);
+  assert.equal(authenticator.authenticate({ user: 'a', pass: 's3cr3t' }, { nonce: nonce, tlsPeer: undefined }).isAuthorized, true);
+  const wrong = authenticator.authenticate({ user: 'a', pass: 'guess' }, { nonce: nonce, tlsPeer: undefined });
   assert.deepEqual(wrong, { isAuthorized: false, reason: 'wrong password', user: 'a' });
-  assert.deepEqual(authenticator.authenticate({ jwt: 'x.y.z', nkey, sig }, nonce), { isAuthorized: false, reason: 'JWT (credentials) authentication is not supported', user: undefined });
+  assert.deepEqual(authenticator.authenticate({ jwt: 'x.y.z', nkey, sig }, { nonce: nonce, tlsPeer: undefined }), { isAuthorized: false, reason: 'a JWT (credentials) was given, but operator mode is off (no "operator" configured)', user: undefined });
   const tokens = new Authenticator(resolve({ token: 't' }) as AuthOptions);
   assert.equal(tokens.isNonceRequired, false);
-  assert.equal(tokens.authenticate({ auth_token: 't' }, undefined).isAuthorized, true);
-  assert.deepEqual(tokens.authenticate({ auth_token: 'u' }, undefined), { isAuthorized: false, reason: 'wrong token', user: undefined });
-  assert.deepEqual(tokens.authenticate({ user: 'a', pass: 'b' }, undefined), { isAuthorized: false, reason: 'no token given', user: undefined });
+  assert.equal(tokens.authenticate({ auth_token: 't' }, { nonce: undefined, tlsPeer: undefined }).isAuthorized, true);
+  assert.deepEqual(tokens.authenticate({ auth_token: 'u' }, { nonce: undefined, tlsPeer: undefined }), { isAuthorized: false, reason: 'wrong token', user: undefined });
+  assert.deepEqual(tokens.authenticate({ user: 'a', pass: 'b' }, { nonce: undefined, tlsPeer: undefined }), { isAuthorized: false, reason: 'no token given', user: undefined });
 });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startTestBroker, type TestBroker } from '../../helpers/broker.ts';
 import { eventually } from '../../helpers/eventually.ts';
 import { RawClient } from '../../helpers/raw-client.ts';
+import { recordingLogger } from '../../helpers/recording-logger.ts';
 
 /** A bystander connection that must keep working while others misbehave. */
 async function assertBystanderWorks(port: number): Promise<void> {
@@ -257,6 +258,34 @@ describe('connection limits', () => {
     }
     assert.equal(client.isClosed, false);
     client.close();
+  });
+
+  test('a PUB whose payload never arrives (or trickles in, PONGs and all) is stale and closed; bystanders unaffected', async (t) => {
+    const log = recordingLogger();
+    const broker = await startTestBroker({ ping_interval: '100ms', ping_max: 2 }, log);
+    t.after(() => broker.close());
+    const silent = await RawClient.connected(broker.port);
+    silent.send('PUB never 10\r\n');
+    const partial = await RawClient.connected(broker.port);
+    partial.send('PUB half 10\r\nabc');
+    // A client that keeps sending: a byte at a time, well within the ping interval, and PONG
+    // to every PING. All of it is payload of a PUB of 1000 bytes that is never complete.
+    const trickle = await RawClient.connected(broker.port);
+    trickle.arePingsVisible = true;
+    trickle.send('PUB trickle 1000\r\n');
+    const dripping = setInterval(() => trickle.send('x'), 20);
+    t.after(() => clearInterval(dripping));
+    trickle.socket.on('data', (chunk: Buffer) => {
+      if (chunk.includes('PING')) trickle.send('PONG\r\n');
+    });
+    for (const client of [silent, partial]) assert.match(await client.readUntilClosed(10_000), /-ERR 'Stale Connection'\r\n$/);
+    assert.match(await trickle.readUntilClosed(10_000), /-ERR 'Stale Connection'\r\n$/);
+    clearInterval(dripping);
+    const warnings = log.records.filter((record) => record.msg === 'stale connection: an operation (a PUB payload or a control line) never completed');
+    assert.equal(warnings.length, 3);
+    assert.deepEqual(warnings.map((record) => record.fields['state']).sort(), ['MSG_PAYLOAD', 'MSG_PAYLOAD', 'MSG_PAYLOAD']);
+    assert.equal(broker.broker.server.stats.staleConnections, 3);
+    await assertBystanderWorks(broker.port);
   });
 
   test('max_pending: a subscriber that stops reading is a slow consumer, closed and counted; others unaffected', async (t) => {

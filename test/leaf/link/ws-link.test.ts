@@ -213,7 +213,7 @@ test('a reconnect resumes from the hub cursor: no gap, no skipped message, while
   await eventually(() => {
     const status = leaf.leaf.link.status();
     assert.equal(status.state, 'up');
-    assert.ok(status.reconnects >= 1);
+    assert.ok(status.reconnects >= 1, 'reconnected');
     assert.equal(status.streams.find((entry) => entry.stream === 'R')?.backlogMsgs, 0);
   });
   assert.ok(leaf.log.records.some((record) => record.msg === 'link down' && typeof record.fields['retry_in_ms'] === 'number'));
@@ -274,7 +274,7 @@ test('while the socket is backed up the sender is not polled; it resumes when th
   hub.pauseReading();
   const payload = Buffer.alloc(200 * 1024, 7);
   for (let i = 0; i < 100; i++) await leaf.js.publish('big.x', payload);
-  await eventually(() => assert.ok(leaf.leaf.link.status().socketBufferedBytes > LINK_SOCKET_BUFFERED_BYTES_MAX));
+  await eventually(() => assert.ok(leaf.leaf.link.status().socketBufferedBytes > LINK_SOCKET_BUFFERED_BYTES_MAX, 'the socket buffer is over its limit'));
   const sentSeq = leaf.leaf.link.status().streams[0]!.sentSeq;
   await new Promise((resolve) => setTimeout(resolve, 300));
   const status = leaf.leaf.link.status();
@@ -360,7 +360,7 @@ test('a silent hub is dropped after two heartbeat intervals (handshake, then aft
   // Heartbeat 200 ms: the leaf ticks every 50 ms, so it closes 400 to ~450 ms after
   // the last thing it heard (wide bounds: the machine is shared).
   const { hub, leaf } = await setUp(t, { hub: { mode: 'silent' }, link: { heartbeatMs: 200 }, tuning: { backoffBaseMs: 5000, backoffMaxMs: 5000 } });
-  await eventually(() => assert.ok(hub.connections[0]?.closedAtMs !== undefined));
+  await eventually(() => assert.ok(hub.connections[0]?.closedAtMs !== undefined, 'the hub closed the connection'));
   const silent = hub.connections[0]!;
   const lifetime = silent.closedAtMs! - silent.openedAtMs;
   assert.ok(lifetime >= 380 && lifetime < 3000, `closed after ${lifetime} ms`);
@@ -369,7 +369,7 @@ test('a silent hub is dropped after two heartbeat intervals (handshake, then aft
   await leaf.close();
 
   const quiet = await setUp(t, { hub: { mode: 'silent-after-welcome' }, link: { heartbeatMs: 200 }, tuning: { backoffBaseMs: 5000, backoffMaxMs: 5000 } });
-  await eventually(() => assert.ok(quiet.hub.connections[0]?.closedAtMs !== undefined));
+  await eventually(() => assert.ok(quiet.hub.connections[0]?.closedAtMs !== undefined, 'the hub closed the connection'));
   const connection = quiet.hub.connections[0]!;
   const upFor = connection.closedAtMs! - connection.openedAtMs;
   assert.ok(upFor >= 380 && upFor < 3000, `closed after ${upFor} ms`);

@@ -14,7 +14,7 @@
  */
 import { SeededPrng } from '../../../core/util/prng.ts';
 import type { ConfState, Entry, Message, NodeId, ProposeResult, RaftConfig, RaftLogFields, RaftLogger, RaftNodeOptions, Ready } from '../../../hub/raft/index.ts';
-import { applyConfChange, formatConfState, MemoryLogStorage, RAFT_CONFIG_DEFAULTS, RaftNode } from '../../../hub/raft/index.ts';
+import { applyConfChange, formatConfState, maySendBeforePersist, MemoryLogStorage, RAFT_CONFIG_DEFAULTS, RaftNode } from '../../../hub/raft/index.ts';
 import type { ElectabilityView } from './checkers.ts';
 import { SafetyChecker } from './checkers.ts';
 import { EventQueue } from './event-queue.ts';
@@ -93,6 +93,8 @@ export class SimHost {
   /** Ready being persisted (waiting for its sync). */
   inflight: Ready | undefined = undefined;
   isSyncDone = false;
+  /** The in-flight Ready's messages already left (maySendBeforePersist, or the deliberate bug). */
+  isSentEarly = false;
   /** Messages that arrived while paused (a stopped process's socket buffers). */
   heldInbox: { fromHost: number; message: Message }[] = [];
   /** Checker bookkeeping for this life. */
@@ -318,8 +320,11 @@ export class SimCluster {
     if (ready.entries.length > 0 || ready.snapshot !== undefined) this.#isElectabilityDirty = true;
     if (ready.snapshot !== undefined) this.#shadowRestore(host, ready.snapshot.metadata.index, decodeSnapshotHash(ready.snapshot.data));
     this.#shadowAppend(host, ready.entries);
+    // The real host's one exception (hub/raft maySendBeforePersist): a leader's appends and heartbeats leave before its fsync.
+    const persisted = host.disk.storage.initialState().hardState;
+    host.isSentEarly = this.options.sendBeforePersist || maySendBeforePersist(ready, host.node.role, persisted);
     host.disk.write({ kind: 'ready', snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
-    if (this.options.sendBeforePersist) {
+    if (host.isSentEarly) {
       for (const message of ready.messages) this.#send(host, message);
     }
     host.inflight = ready;
@@ -338,7 +343,7 @@ export class SimCluster {
     if (ready === undefined) return;
     if (ready.mustSync) host.disk.sync();
     // House rule 8 / thesis §3.8: messages leave only after the write is durable.
-    if (!this.options.sendBeforePersist) {
+    if (!host.isSentEarly) {
       for (const message of ready.messages) this.#send(host, message);
     }
     if (ready.snapshot !== undefined) this.#restoreStateMachine(host, ready.snapshot.metadata.index, ready.snapshot.data, ready.snapshot.metadata.confState);
@@ -518,13 +523,18 @@ export class SimCluster {
     return result;
   }
 
+  /** Proposes `value`; every 4th proposal goes as a batch of two (RaftNode.proposeBatch, as the real host does), with no extra randomness drawn. */
   propose(host: SimHost, value: string): ProposeResult | undefined {
     if (host.state !== 'up') return undefined;
-    const result = host.node.propose(textEncoder.encode(value));
+    this.#proposeCalls += 1;
+    const data = textEncoder.encode(value);
+    const result = this.#proposeCalls % 4 === 0 ? host.node.proposeBatch([data, textEncoder.encode(`${value}.2`)]) : host.node.propose(data);
     if (result.isAccepted) this.stats.proposalsAccepted += 1;
     this.#afterStep(host);
     return result;
   }
+
+  #proposeCalls = 0;
 
   readIndex(host: SimHost): void {
     if (host.state !== 'up') return;
