@@ -22,6 +22,13 @@ import { startBroker, type Broker } from './start.ts';
 /** Where a leaf's monitoring listens unless http_host is given: gateways sit on shared networks. */
 export const LEAF_HTTP_HOST_DEFAULT = '127.0.0.1';
 
+/**
+ * A leaf config file's key that is no option: problems a device's setup found in its own
+ * settings (firmware-images: canopy.conf on a gateway's boot partition), which the leaf logs at
+ * start and shows on /leafz. Never a flag.
+ */
+export const LEAF_CONFIG_PROBLEMS_KEY = 'config_problems';
+
 /** Reads a JSON config file; any problem is a ConfigError naming the file. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
@@ -86,6 +93,7 @@ function rawSettings(argv: Record<string, unknown>, role: LinkRole | undefined):
   const server: Record<string, unknown> = {};
   const link: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fromFile)) {
+    if (role === 'leaf' && key === LEAF_CONFIG_PROBLEMS_KEY) continue; // leaf/cli.ts reads it
     if (role !== undefined && isLinkConfigKey(key)) link[key] = value;
     else server[key] = value;
   }

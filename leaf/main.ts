@@ -28,6 +28,8 @@ export async function startLeaf(options: {
   readonly link: LeafLinkOptions;
   readonly log: Logger;
   readonly tuning?: LeafLinkTuning;
+  /** What the device's setup found wrong in its settings (leaf/README.md "On a gateway"): logged at error, shown on /leafz. */
+  readonly configProblems?: readonly string[];
 }): Promise<Leaf> {
   if (!options.options.isJetStreamEnabled) throw new ConfigError('jetstream', 'canopy leaf syncs its JetStream streams to the hub: JetStream must be on');
   // link-options.ts checks the minimum; the link machines also have a maximum, and the codec a token size.
@@ -38,6 +40,8 @@ export async function startLeaf(options: {
   }
   // The retention hold goes in before JetStream recovers its streams, so that no limit or
   // retention removes unsynced data before the link exists (leaf/README.md "Retention").
+  const configProblems = options.configProblems ?? [];
+  for (const problem of configProblems) options.log.error({ problem }, 'config problem');
   let retention: HubRetention | undefined;
   const retentionHold = (jetstream: JetStream): HubRetention => (retention = new HubRetention({ jetstream, log: options.log.child({ component: 'retention' }) }));
   const broker = await startBroker({ options: options.options, log: options.log, extensions: { retentionHold } });
@@ -51,7 +55,12 @@ export async function startLeaf(options: {
     link = new LeafLink({ ...options.tuning, jetstream, retention, link: options.link, log: options.log.child({ component: 'link' }) });
     link.start();
     const started = link;
-    broker.monitor?.setLeafz(() => ({ role: 'leaf', leaf: options.link.leafName, link: started.status() }));
+    broker.monitor?.setLeafz(() => ({
+      role: 'leaf',
+      leaf: options.link.leafName,
+      ...(configProblems.length > 0 ? { config_problems: configProblems } : {}),
+      link: started.status(),
+    }));
   } catch (err) {
     await broker.close().catch(() => undefined);
     throw err;

@@ -121,3 +121,26 @@ test('issue 6: a leaf\'s monitoring listens on 127.0.0.1 unless a host is given'
   const varz = (await (await fetch(`http://127.0.0.1:${port}/varz`)).json()) as Record<string, unknown>;
   assert.equal(varz['http_host'], '127.0.0.1');
 });
+
+test('a gateway\'s config_problems (firmware-images setup) are logged at error and shown on /leafz; a bad list is a ConfigError', async (t) => {
+  const dir = tempDir(t);
+  const hub = await FakeHub.start();
+  t.after(() => hub.close());
+  const config = join(dir, 'leaf.json');
+  const problems = ['canopy.conf line 3: port must be a port number, 1 to 65535, not "42x"; port is left unset'];
+  writeFileSync(config, JSON.stringify({ hub: hub.url, leaf_name: 'gw', store_dir: dir, addr: '127.0.0.1', port: -1, http_port: -1, config_problems: problems }));
+  const { options, link, configProblems } = leafOptionsFromArgv({ config });
+  assert.deepEqual(configProblems, problems);
+  const log = recordingLogger();
+  const leaf = await startLeaf({ options, link, log, configProblems });
+  t.after(() => leaf.close());
+  assert.ok(log.records.some((e) => e.level === 'error' && e.msg === 'config problem' && e.fields['problem'] === problems[0]), JSON.stringify(log.records.slice(0, 5)));
+  const leafz = (await (await fetch(`http://127.0.0.1:${leaf.broker.monitor?.port}/leafz`)).json()) as Record<string, unknown>;
+  assert.deepEqual(leafz['config_problems'], problems);
+  assert.equal(leafz['leaf'], 'gw');
+
+  writeFileSync(config, JSON.stringify({ hub: hub.url, config_problems: 'not a list' }));
+  assert.throws(() => leafOptionsFromArgv({ config }), (err: unknown) => err instanceof ConfigError && err.key === 'config_problems');
+  writeFileSync(config, JSON.stringify({ hub: hub.url }));
+  assert.deepEqual(leafOptionsFromArgv({ config }).configProblems, []);
+});
