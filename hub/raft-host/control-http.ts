@@ -18,13 +18,14 @@ import type { AddressInfo } from 'node:net';
 import { Decoder } from 'cbor-x';
 import type { ConfChange } from '../raft/index.ts';
 import { RaftHostError, type RaftHost } from './raft-host.ts';
+import { RAFT_CBOR_OPTIONS } from './wire.ts';
 
 /** The largest request body (a proposal batch): 16 MiB. */
 export const RAFT_CONTROL_BODY_BYTES_MAX = 16 * 1024 * 1024;
 /** The most records one /records answer holds. */
 export const RAFT_CONTROL_READ_MAX = 10_000;
 
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
+const decoder = new Decoder(RAFT_CBOR_OPTIONS);
 const CHANGE_TYPES: readonly string[] = ['add-learner', 'add-voter', 'remove'] satisfies ConfChange['type'][];
 
 class BadRequest extends Error {

@@ -10,10 +10,11 @@
  * (RaftHostOptions.snapshotEntries) and the host's memory grows with the data: fine for
  * a test harness and a benchmark, not for streams.
  */
-import { Decoder, Encoder, type Options } from 'cbor-x';
+import { Decoder, Encoder } from 'cbor-x';
 import { crc32cUpdate, CRC32C_INIT } from '../../core/util/crc32c.ts';
 import type { ConfState, Entry, NodeId } from '../raft/index.ts';
 import { applyConfChange } from '../raft/index.ts';
+import { RAFT_CBOR_OPTIONS } from './wire.ts';
 
 export type LogRecord = { readonly index: number; readonly data: Uint8Array };
 
@@ -23,9 +24,8 @@ type SnapshotBody = {
   readonly digest: number;
 };
 
-const CBOR_OPTIONS: Options = { useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false };
-const encoder = new Encoder(CBOR_OPTIONS);
-const decoder = new Decoder(CBOR_OPTIONS);
+const encoder = new Encoder(RAFT_CBOR_OPTIONS);
+const decoder = new Decoder(RAFT_CBOR_OPTIONS);
 const textDecoder = new TextDecoder();
 
 export class ReplicatedLog {

@@ -31,9 +31,10 @@ export type HelloFrame = { readonly t: 'hello'; readonly cluster: string; readon
 export type MessagesFrame = { readonly t: 'msgs'; readonly msgs: readonly Message[] };
 export type PeerFrame = ChallengeFrame | HelloFrame | MessagesFrame;
 
-const CBOR_OPTIONS: Options = { useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false };
-const encoder = new Encoder(CBOR_OPTIONS);
-const decoder = new Decoder(CBOR_OPTIONS);
+/** Plain CBOR maps and byte strings, no cbor-x extensions: the raft host's one CBOR dialect (peer frames, snapshots, the control API). */
+export const RAFT_CBOR_OPTIONS: Options = { useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false };
+const encoder = new Encoder(RAFT_CBOR_OPTIONS);
+const decoder = new Decoder(RAFT_CBOR_OPTIONS);
 
 export function encodePeerFrame(frame: PeerFrame): Uint8Array {
   return encoder.encode(frame);
