@@ -63,13 +63,18 @@ function positive(flag: string, value: number): number {
   return value;
 }
 
+/** The flags both subcommands take: which replica directory, of which cluster. */
+function replicaFlags(yargs: Argv): Argv<{ data: string; cluster: string }> {
+  return yargs
+    .option('data', { type: 'string', demandOption: true, describe: 'the replica data directory' })
+    .option('cluster', { type: 'string', demandOption: true, describe: 'cluster id' });
+}
+
 const initCommand: CommandModule = {
   command: 'init',
   describe: 'create an initial member of a new cluster (identity and bootstrap configuration)',
   builder: (yargs: Argv) =>
-    yargs
-      .option('data', { type: 'string', demandOption: true, describe: 'the replica data directory' })
-      .option('cluster', { type: 'string', demandOption: true, describe: 'cluster id' })
+    replicaFlags(yargs)
       .option('id', { type: 'number', demandOption: true, describe: "this node's id" })
       .option('voters', { type: 'string', demandOption: true, describe: 'the initial voters, e.g. 1,2,3' }),
   handler: async (argv) => {
@@ -84,9 +89,7 @@ const runCommand: CommandModule = {
   command: 'run',
   describe: 'run the replica: peer transport, ticker, replicated log, control API',
   builder: (yargs: Argv) =>
-    yargs
-      .option('data', { type: 'string', demandOption: true, describe: 'the replica data directory' })
-      .option('cluster', { type: 'string', demandOption: true, describe: 'cluster id' })
+    replicaFlags(yargs)
       .option('secret_file', { type: 'string', describe: 'file holding the cluster secret (else $CANOPY_RAFT_SECRET)' })
       .option('listen', { type: 'string', default: '127.0.0.1:7430', describe: 'peer transport host:port' })
       .option('http', { type: 'string', default: '127.0.0.1:7431', describe: 'control API host:port' })
