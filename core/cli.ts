@@ -16,6 +16,7 @@ import {
   type LinkRole,
 } from './server/link-options.ts';
 import { ConfigError, resolveServerOptions, SERVER_OPTION_SPECS, type ServerOptions } from './server/options.ts';
+import { isPlainObject } from './server/config-fields.ts';
 import type { Logger } from './util/logger.ts';
 import { startBroker, type Broker } from './start.ts';
 
@@ -100,17 +101,13 @@ function rawSettings(argv: Record<string, unknown>, role: LinkRole | undefined):
   for (const key of Object.keys(SERVER_OPTION_SPECS)) {
     if (argv[key] === undefined) continue;
     // `--tls` beside the file's tls block: the block already turns TLS on (only `--tls false` replaces it).
-    if (key === 'tls' && isBlock(server['tls']) && argv[key] !== 'false') continue;
+    if (key === 'tls' && isPlainObject(server['tls']) && argv[key] !== 'false') continue;
     server[key] = argv[key];
   }
   for (const key of role === undefined ? [] : LINK_ROLE_KEYS[role]) {
     if (argv[key] !== undefined) link[key] = argv[key];
   }
   return { server, link };
-}
-
-function isBlock(value: unknown): boolean {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** SIGTERM / SIGINT run `close` once, flush the log, and exit 0 (1 if closing failed). */

@@ -8,7 +8,7 @@
  * (pause_until, priority_*) are dropped, as a 2.10 server's JSON decoding does.
  */
 import { canonicalJson } from '../util/canonical-json.ts';
-import { isValidSubject, subjectIsLiteral, subjectMatchesFilter } from '../subjects/subject.ts';
+import { isSubjectSubset, isValidSubject, subjectIsLiteral, subjectMatchesFilter } from '../subjects/subject.ts';
 import { parseRfc3339Ns, formatRfc3339Ns } from '../util/time.ts';
 import {
   JsApiError,
@@ -295,27 +295,6 @@ function applyDefaults(fields: ParsedFields, stream: StreamConfig): void {
 /** Stream, consumer and durable names (NATS-SPEC.md §2.1). */
 export function isValidConsumerName(name: string): boolean {
   return name.length > 0 && name.length <= NAME_CHARS_MAX && !/[\s.*>/\\]/.test(name);
-}
-
-/**
- * Is every subject matching `subset` also matched by `superset`? (nats-server
- * subjectIsSubsetMatch, used for overlapping consumer filters.)
- */
-export function isSubjectSubset(subset: string, superset: string): boolean {
-  const a = subset.split('.');
-  const b = superset.split('.');
-  for (let i = 0; i < b.length; i++) {
-    const token = b[i]!;
-    if (token === '>') return i < a.length;
-    if (i >= a.length) return false;
-    const mine = a[i]!;
-    if (token === '*') {
-      if (mine === '>') return false;
-      continue;
-    }
-    if (mine !== token) return false;
-  }
-  return a.length === b.length;
 }
 
 /** The consumer's filters as one list ('' filter_subject and no filter_subjects: []). */

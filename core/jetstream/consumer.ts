@@ -19,10 +19,10 @@
  */
 import { encodeHeaders } from '../protocol/headers.ts';
 import type { InternalClient } from '../server/internal-client.ts';
-import { subjectMatchesFilter } from '../subjects/subject.ts';
+import { isSubjectSubset, subjectMatchesFilter } from '../subjects/subject.ts';
 import type { Logger } from '../util/logger.ts';
 import { formatRfc3339Ns, nowNs, parseRfc3339Ns } from '../util/time.ts';
-import { filtersOf, isDurableConfig, isPushConfig, isSubjectSubset, type ConsumerConfig } from './consumer-config.ts';
+import { filtersOf, isDurableConfig, isPushConfig, type ConsumerConfig } from './consumer-config.ts';
 import type { StreamConfig } from './api/types.ts';
 import type { Stream } from './stream.ts';
 import type { ConsumerStateRecord, StoredMessage, SubjectFilter } from './store.ts';

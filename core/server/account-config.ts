@@ -15,7 +15,7 @@
  * checked against the exporting account's exports here: importing what is not
  * exported is a ConfigError naming the import.
  */
-import { isValidSubject, subjectMatchesFilter, subjectsOverlap, tokenize } from '../subjects/subject.ts';
+import { isSubjectSubset, isValidSubject, subjectsOverlap, tokenize } from '../subjects/subject.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { ConfigError } from './config-error.ts';
 import { checkKnownKeys, isPlainObject, pick } from './config-fields.ts';
@@ -203,15 +203,6 @@ function wildcardShape(subject: string): string {
   return tokenize(subject)
     .filter((token) => token === '*' || token === '>')
     .join('');
-}
-
-/** Is every subject `inner` matches also matched by `outer`? */
-export function isSubjectSubset(inner: string, outer: string): boolean {
-  if (!subjectMatchesFilter(inner, outer)) return false;
-  // subjectMatchesFilter lets an inner `>` meet an outer `*`; only an outer `>` covers it.
-  const innerTokens = tokenize(inner);
-  const outerTokens = tokenize(outer);
-  return innerTokens.every((token, index) => token !== '>' || outerTokens.slice(0, index + 1).includes('>'));
 }
 
 function checkImports(account: AccountConfig, accounts: AccountsConfig): void {

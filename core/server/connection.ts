@@ -332,7 +332,7 @@ export class ClientConnection implements OpHandler, SubscriptionOwner {
       // nats-server parity: client.go deliverMsg drops subjects the subscribe deny list covers (checkDenySub),
       // and remembers reply subjects for allow_responses (c.replies).
       if (permissions.isDeliveryDenied(subject)) return false;
-      if (reply.length > 0) permissions.onDeliveredReply(reply, Date.now());
+      if (reply.length > 0) permissions.onDeliveredReply(reply);
     }
     this.#outbound.writeMsg(subject, sid, reply, headerBytes, data);
     this.outMsgs++;

@@ -7,6 +7,7 @@ import type { SyncPolicy } from '../jetstream/store.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { resolveAccountsConfig, type AccountsConfig } from './account-config.ts';
 import { resolveAuthOptions, type AuthOptions } from './auth.ts';
+import { isPlainObject } from './config-fields.ts';
 import { ConfigError } from './config-error.ts';
 import { resolveOperatorMode, type OperatorMode } from './operator-mode.ts';
 import { resolveListenerTls, TLS_HANDSHAKE_MS_DEFAULT, type ListenerTls } from './listener-tls.ts';
@@ -315,10 +316,6 @@ function flattenConfigLabelled(config: Record<string, unknown>): FlatConfig {
     }
   }
   return { flat, labels };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function flattenTlsBlock(flat: Record<string, unknown>, labels: Map<string, string>, block: keyof typeof TLS_BLOCK_KEYS, value: Record<string, unknown>): void {

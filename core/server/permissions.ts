@@ -276,9 +276,10 @@ export class ConnectionPermissions {
     return isDenied;
   }
 
-  /** A message with reply subject `reply` was delivered to the connection (allow_responses). */
-  onDeliveredReply(reply: string, nowMs: number): void {
+  /** A message with reply subject `reply` was delivered to the connection (allow_responses). The clock is read only with allow_responses on. */
+  onDeliveredReply(reply: string, clock: number | (() => number) = Date.now): void {
     if (this.permissions.allowResponses === undefined) return;
+    const nowMs = typeof clock === 'number' ? clock : clock();
     if (this.#replies.size >= RESPONSE_REPLIES_ENTRIES_MAX && !this.#replies.has(reply)) this.#pruneReplies(nowMs);
     this.#replies.set(reply, { deliveredMs: nowMs, count: 0 });
   }

@@ -300,3 +300,24 @@ export function subjectsOverlap(a: string, b: string): boolean {
     bStart = bEnd + 1;
   }
 }
+
+/**
+ * Is every subject matching `subset` also matched by `superset`? (nats-server
+ * subjectIsSubsetMatch: overlapping consumer filters, imports of exported subjects.)
+ */
+export function isSubjectSubset(subset: string, superset: string): boolean {
+  const a = subset.split('.');
+  const b = superset.split('.');
+  for (let i = 0; i < b.length; i++) {
+    const token = b[i]!;
+    if (token === '>') return i < a.length;
+    if (i >= a.length) return false;
+    const mine = a[i]!;
+    if (token === '*') {
+      if (mine === '>') return false;
+      continue;
+    }
+    if (mine !== token) return false;
+  }
+  return a.length === b.length;
+}
