@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ensureNatsServer, stopChild } from './server-processes.ts';
+import { ensureNatsServer, readCpuUs, stopChild } from './server-processes.ts';
 import type { JsEndToEndResult, JsFetchResult, WorkerArgs, WorkerMessage } from './worker.ts';
 import {
   connectBenchClient,
@@ -158,17 +158,6 @@ function describeEnvironment(): Environment {
       commandOutput('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' with uncommitted changes'
     }`,
   };
-}
-
-const CLOCK_TICKS_PER_SEC = Number(commandOutput('getconf', ['CLK_TCK'])) || 100;
-
-/** utime + stime of `pid` in microseconds, from /proc/<pid>/stat. */
-function readCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm) ": state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / CLOCK_TICKS_PER_SEC) * 1e6;
 }
 
 /** VmRSS and VmHWM (peak) of `pid` in bytes, from /proc/<pid>/status. */

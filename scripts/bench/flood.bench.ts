@@ -27,7 +27,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { freePort } from '../../test/helpers/processes.ts';
-import { ensureNatsServer, stopChild, waitFor } from './server-processes.ts';
+import { ensureNatsServer, readCpuUs, stopChild, waitFor } from './server-processes.ts';
 import { makePayload, summarizeLatencies, type LatencyResult } from './workloads.ts';
 
 const argv = yargs(hideBin(process.argv))
@@ -141,10 +141,9 @@ const requester = await connect({ servers: url, name: 'flood-requester', timeout
 await measure(requester, 0);
 const phaseMs = argv.seconds * 1000;
 
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+/** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return readCpuUs(pid!) / 1e6;
 }
 
 type Round = { serverCpuFlood: number; churnCpuFlood: number; quiet: LatencyResult; idle: LatencyResult; flood: LatencyResult; idleOpen: number; idleFailed: number; idleOpenMs: number; churned: number; churnFailed: number; churnMs: number };

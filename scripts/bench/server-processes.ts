@@ -54,6 +54,17 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** VmRSS and its anonymous and file-backed parts (the LMDB map's touched pages are file-backed), in MB. */
+const CLOCK_TICKS_PER_SEC = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** utime + stime of `pid` in microseconds, from /proc/<pid>/stat (parsed after the last ')', so any command name is safe). */
+export function readCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm) ": state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks / CLOCK_TICKS_PER_SEC) * 1e6;
+}
+
 export function rssMb(pid: number | undefined): { total: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
