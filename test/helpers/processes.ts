@@ -1,13 +1,42 @@
 /** Child processes and free ports for tests that run the real CLI. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, statSync, utimesSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-/** A port that was free a moment ago on 127.0.0.1. */
 /** Ports this process handed out recently: the kernel may give a just-closed port again, and two listeners of one test must not get the same one. */
 const handedOut = new Set<number>();
 const HANDED_OUT_MAX = 4096;
+/**
+ * Ports handed out by any test process, as marker files: `npm test` runs two test files at
+ * once, and a port a test holds for a process it kills and restarts (a hub, a Raft node)
+ * is free for a moment, when the other file's freePort could be given it (EADDRINUSE at the
+ * restart). A marker younger than this keeps the port from every other test process.
+ */
+const RESERVATION_DIR = join(tmpdir(), 'canopy-test-ports');
+const RESERVATION_MS = 15 * 60_000;
 
-/** A loopback port that was free a moment ago and was not handed out by this process recently. */
+/** Claims `port` across test processes; false if another one handed it out recently. */
+function reserveAcrossProcesses(port: number): boolean {
+  mkdirSync(RESERVATION_DIR, { recursive: true });
+  const file = join(RESERVATION_DIR, String(port));
+  try {
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < RESERVATION_MS) return false;
+      const now = new Date();
+      utimesSync(file, now, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A loopback port that was free a moment ago and was not handed out recently by this or another test process. */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -18,7 +47,7 @@ export async function freePort(): Promise<number> {
         server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
       });
     });
-    if (handedOut.has(port)) continue;
+    if (handedOut.has(port) || !reserveAcrossProcesses(port)) continue;
     if (handedOut.size >= HANDED_OUT_MAX) handedOut.clear();
     handedOut.add(port);
     return port;
