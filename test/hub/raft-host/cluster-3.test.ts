@@ -87,9 +87,10 @@ test('3 processes: a wiped node comes back under a new id, is re-admitted, and c
 });
 
 test('3 processes: a follower whose disk fills stops (exit 1, fatal log line); the others go on; freed and restarted, it catches up', { timeout: 240_000 }, async (t) => {
-  // The follower's data directory is on a 16 MiB tmpfs (root only; skipped otherwise).
+  // The follower's data directory is on a 64 MiB tmpfs (root only; skipped otherwise), big enough to hold the
+  // whole log again after the filler is removed (the load's records are 16 KiB).
   let cluster: Awaited<ReturnType<typeof startRaftCluster>> | undefined;
-  const mountPoint = mountTmpfs(t, 16 * 1024 * 1024, async () => {
+  const mountPoint = mountTmpfs(t, 64 * 1024 * 1024, async () => {
     for (const node of cluster?.nodes ?? []) await cluster?.kill9(node.slot);
   });
   if (mountPoint === undefined) return;
@@ -101,7 +102,7 @@ test('3 processes: a follower whose disk fills stops (exit 1, fatal log line); t
     await eventually(async () => assert.notEqual(await cluster!.leaderSlot(), 2, 'leadership moved'), { timeoutMs: 20_000, intervalMs: 100 });
   }
   fill(mountPoint, 'filler', 0);
-  const big = Buffer.alloc(60 * 1024, 0x62);
+  const big = Buffer.alloc(16 * 1024, 0x62);
   const load = runLoad(cluster, { batch: 4, record: big });
   const exitCode = await small.run!.exited;
   assert.equal(exitCode, 1, 'the replica exits 1 when its log cannot be written');
